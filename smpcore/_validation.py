@@ -1,0 +1,195 @@
+"""Shared argument checks for :mod:`smpcore` (private).
+
+Every check raises an error whose message names the parameter, states the
+constraint and shows the received value, e.g.
+``"`density` must be in [0, 1]. Received: density=1.5"``. Wrong types raise
+`TypeError`; wrong values raise `ValueError`.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "as_bool_array",
+    "as_float_array",
+    "check_density",
+    "check_finite_array",
+    "check_int",
+    "check_mapping",
+    "check_name",
+    "check_real",
+    "check_same_keys",
+    "check_shape",
+]
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    """Returns `repr(value)` cut to `limit` characters for error messages."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def check_real(
+    value: Any,
+    name: str,
+    *,
+    low: float = -math.inf,
+    high: float = math.inf,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """Checks that `value` is a finite real number in a range.
+
+    Returns the value as a Python `float`. Booleans are rejected with a
+    `TypeError` (they are integers to Python, but never a valid number here).
+    """
+    if isinstance(value, bool | np.bool_) or not isinstance(
+        value, numbers.Real
+    ):
+        raise TypeError(
+            f"`{name}` must be a real number. Received: {name}={_short(value)}"
+            f" of type {type(value).__name__}"
+        )
+    number = float(value)
+    too_low = number <= low if low_open else number < low
+    too_high = number >= high if high_open else number > high
+    if not math.isfinite(number) or too_low or too_high:
+        allowed = _describe_range(low, high, low_open, high_open)
+        raise ValueError(
+            f"`{name}` must be {allowed}. Received: {name}={value!r}"
+        )
+    return number
+
+
+def _describe_range(
+    low: float, high: float, low_open: bool, high_open: bool
+) -> str:
+    """Words for a range: "finite", "finite and >= 0", "in (0, 1]"."""
+    if math.isinf(low) and math.isinf(high):
+        return "finite"
+    if math.isinf(high):
+        return f"finite and {'>' if low_open else '>='} {low:g}"
+    lo, hi = "(" if low_open else "[", ")" if high_open else "]"
+    return f"in {lo}{low:g}, {high:g}{hi}"
+
+
+def check_density(value: Any, name: str = "density") -> float:
+    """Checks a kept fraction: a finite real number in [0, 1]."""
+    return check_real(value, name, low=0.0, high=1.0)
+
+
+def check_int(value: Any, name: str, *, minimum: int = 0) -> int:
+    """Checks that `value` is an integer (not a bool) `>= minimum`."""
+    if isinstance(value, bool | np.bool_) or not isinstance(
+        value, numbers.Integral
+    ):
+        raise TypeError(
+            f"`{name}` must be an int. Received: {name}={_short(value)} "
+            f"of type {type(value).__name__}"
+        )
+    number = int(value)
+    if number < minimum:
+        raise ValueError(
+            f"`{name}` must be an int >= {minimum}. Received: {name}={value!r}"
+        )
+    return number
+
+
+def check_name(value: Any, name: str) -> str:
+    """Checks that `value` is a non-empty `str` (a matrix name)."""
+    if not isinstance(value, str):
+        raise TypeError(
+            f"`{name}` keys must be str. Received: {_short(value)} "
+            f"of type {type(value).__name__}"
+        )
+    if not value:
+        raise ValueError(f"`{name}` keys must be non-empty strings.")
+    return value
+
+
+def check_mapping(value: Any, name: str) -> Mapping[str, Any]:
+    """Checks that `value` is a `Mapping` whose keys are non-empty `str`."""
+    if not isinstance(value, Mapping):
+        raise TypeError(
+            f"`{name}` must be a mapping of names to values. "
+            f"Received: {name}={_short(value)} of type {type(value).__name__}"
+        )
+    for key in value:
+        check_name(key, name)
+    return value
+
+
+def check_same_keys(**mappings: Mapping[str, Any]) -> None:
+    """Checks that all mappings have the same key set.
+
+    The error lists, for every mapping, the names that are missing from it
+    and present in another one.
+    """
+    key_sets = {name: set(mapping) for name, mapping in mappings.items()}
+    union: set[str] = set().union(*key_sets.values())
+    missing = {
+        name: sorted(union - keys)
+        for name, keys in key_sets.items()
+        if union - keys
+    }
+    if missing:
+        details = "; ".join(
+            f"missing from `{name}`: {names}" for name, names in missing.items()
+        )
+        args = ", ".join(f"`{name}`" for name in mappings)
+        raise ValueError(f"{args} must have the same keys. {details}")
+
+
+def as_float_array(value: Any, name: str) -> np.ndarray:
+    """Converts `value` to an array with a floating dtype.
+
+    Python floats and lists of them become float64. Integer, bool, complex
+    and object arrays raise `TypeError`.
+    """
+    array = np.asarray(value)
+    if not np.issubdtype(array.dtype, np.floating):
+        raise TypeError(
+            f"`{name}` must have a floating dtype (float16, float32 or "
+            f"float64). Received: {name} with dtype={array.dtype}"
+        )
+    return array
+
+
+def check_finite_array(array: np.ndarray, name: str) -> np.ndarray:
+    """Raises `ValueError` if `array` holds NaN or infinite values."""
+    if array.size and not np.isfinite(array).all():
+        bad = int(array.size - np.count_nonzero(np.isfinite(array)))
+        raise ValueError(
+            f"`{name}` must contain only finite values. Received: {name} "
+            f"with {bad} non-finite value(s) out of {array.size}"
+        )
+    return array
+
+
+def as_bool_array(value: Any, name: str) -> np.ndarray:
+    """Checks that `value` is a NumPy array (or scalar) with dtype `bool`."""
+    if isinstance(value, np.bool_):
+        value = np.asarray(value)
+    if not isinstance(value, np.ndarray) or value.dtype != np.bool_:
+        dtype = getattr(value, "dtype", type(value).__name__)
+        raise TypeError(
+            f"`{name}` must be a NumPy array with dtype bool. "
+            f"Received: {name} of dtype/type {dtype}"
+        )
+    return value
+
+
+def check_shape(value: Any, name: str) -> tuple[int, ...]:
+    """Checks a shape: an iterable of ints >= 0. Returns it as a tuple."""
+    if not isinstance(value, Iterable) or isinstance(value, str | bytes):
+        raise TypeError(
+            f"`{name}` must be a tuple of ints. Received: {name}="
+            f"{_short(value)}"
+        )
+    return tuple(check_int(dim, f"{name}[{i}]") for i, dim in enumerate(value))
