@@ -48,11 +48,12 @@ test-core: $(STAMP)
 test-backends: $(STAMP)
 	@set -e; for b in $(BACKENDS); do \
 	  echo "=== KERAS_BACKEND=$$b ==="; \
-	  KERAS_BACKEND=$$b $(PYTEST) tests/keras tests/bert tests/cli; \
+	  KERAS_BACKEND=$$b $(PYTEST) tests/keras tests/bert tests/cli \
+	    tests/docs/test_doctests.py; \
 	done
 
 test-docs: $(STAMP)
-	KERAS_BACKEND=jax $(PYTEST) tests/docs
+	KERAS_BACKEND=jax $(PYTEST) tests/docs/test_docs.py
 
 docs: $(STAMP)
 	$(VENV)/bin/sphinx-build -W --keep-going -b html docs docs/_build/html
