@@ -1,0 +1,56 @@
+"""The Python API of the pruning job; the `smp` command is a thin layer on it.
+
+Prune a pre-trained BERT for a task without fine-tuning it, evaluate the
+result, export it, report its sparsity, or run the embedded default:
+
+>>> from smp_keras.api import PruneConfig
+>>> config = PruneConfig(task="rotten_tomatoes", density=0.1, steps=600)
+>>> config.run_dir()
+'runs/rotten_tomatoes-smp-s-0.1'
+
+Then (minutes on a CPU)::
+
+    from smp_keras.api import prune, evaluate, export, report
+    result = prune(config)                  # writes runs/<...>/
+    print(result.summary())
+    evaluate(result.run_dir, split="test")["metrics"]
+    export(result.run_dir, hf_folder="pruned-hf", keras_path="pruned.keras")
+    print(report(result.artifact_path)["text"])
+
+Names:
+
+- :class:`PruneConfig`, :data:`DEFAULTS`, :data:`METHODS`: settings;
+- :func:`prune` -> :class:`PruneResult`; :func:`load_result` reads one
+  back from a run directory;
+- :func:`evaluate`, :func:`export`, :func:`report`, :func:`demo`;
+- :func:`initialize_scores`: magnitude score initialisation of a model;
+- :class:`ScoreWeightAdam`: Adam with separate score/weight learning rates.
+"""
+
+from __future__ import annotations
+
+from smp_keras.pruning.config import DEFAULTS, METHODS, PruneConfig
+from smp_keras.pruning.demo import demo
+from smp_keras.pruning.evaluate import evaluate, export, load_pruned_model
+from smp_keras.pruning.model import ScoreWeightAdam, initialize_scores
+from smp_keras.pruning.report import report
+from smp_keras.pruning.result import PruneResult, load_result
+from smp_keras.pruning.run_dir import RunDirectoryError
+from smp_keras.pruning.train import prune
+
+__all__ = [
+    "DEFAULTS",
+    "METHODS",
+    "PruneConfig",
+    "PruneResult",
+    "RunDirectoryError",
+    "ScoreWeightAdam",
+    "demo",
+    "evaluate",
+    "export",
+    "initialize_scores",
+    "load_pruned_model",
+    "load_result",
+    "prune",
+    "report",
+]

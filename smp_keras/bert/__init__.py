@@ -1,0 +1,60 @@
+"""BERT for Static Model Pruning: backbone, loaders, heads, mask exchange.
+
+- :class:`BertBackbone`: BERT in backend-agnostic Keras 3 whose encoder
+  matrices are :class:`~smp_keras.layers.MaskedDense` layers.
+- :func:`from_pretrained` / :func:`tokenizer_from_pretrained`: load Hugging
+  Face folders (safetensors, PyTorch, TF h5), original Google checkpoints,
+  live ``transformers`` models or hub ids.
+- :func:`build_classifier` / :func:`build_span_classifier`: frozen
+  label-word heads on the pre-trained MLM head.
+- :func:`export_huggingface`: the pruned model as a plain ``transformers``
+  folder; :func:`export_reference_masks` / :func:`import_reference_masks`:
+  the authors' mask format.
+"""
+
+from smp_keras.bert._weights import WeightLoader
+from smp_keras.bert.backbone import (
+    ACTIVATIONS,
+    MATRIX_TYPES,
+    BertBackbone,
+    BertEmbeddings,
+    BertMaskedLMHead,
+    BertTransformerLayer,
+)
+from smp_keras.bert.export import export_huggingface
+from smp_keras.bert.heads import (
+    LabelWordHead,
+    MaskedMeanPooling,
+    PositionGather,
+    build_classifier,
+    build_span_classifier,
+)
+from smp_keras.bert.loader import from_pretrained, tokenizer_from_pretrained
+from smp_keras.bert.reference_masks import (
+    export_reference_masks,
+    find_backbone,
+    import_reference_masks,
+    reference_parameter_names,
+)
+
+__all__ = [
+    "ACTIVATIONS",
+    "MATRIX_TYPES",
+    "BertBackbone",
+    "BertEmbeddings",
+    "BertMaskedLMHead",
+    "BertTransformerLayer",
+    "LabelWordHead",
+    "MaskedMeanPooling",
+    "PositionGather",
+    "WeightLoader",
+    "build_classifier",
+    "build_span_classifier",
+    "export_huggingface",
+    "export_reference_masks",
+    "find_backbone",
+    "from_pretrained",
+    "import_reference_masks",
+    "reference_parameter_names",
+    "tokenizer_from_pretrained",
+]

@@ -1,0 +1,137 @@
+"""Exchange masks with the authors' reference format (kongds/SMP).
+
+The reference stores a task's masks as one ``np.packbits`` array (``.npy``)
+of the concatenated flattened masks of every prunable matrix, taken in
+lexicographically sorted PyTorch parameter-name order
+(``bert.encoder.layer.0...``, ``layer.1``, ``layer.10``, ``layer.11``,
+``layer.2``, ...), each in PyTorch's `(out, in)` layout. Keras kernels are
+`(in, out)`, so masks are transposed on export and import.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import keras
+
+import smpcore
+from smp_keras.bert.backbone import BertBackbone
+from smp_keras.layers.masked_dense import MaskedDense
+from smp_keras.model_utils import _assign_mask, _mismatches
+
+__all__ = [
+    "export_reference_masks",
+    "find_backbone",
+    "import_reference_masks",
+    "reference_parameter_names",
+]
+
+_HF_MATRIX_NAMES = (
+    ("query_dense", "attention.self.query"),
+    ("key_dense", "attention.self.key"),
+    ("value_dense", "attention.self.value"),
+    ("attention_output_dense", "attention.output.dense"),
+    ("intermediate_dense", "intermediate.dense"),
+    ("output_dense", "output.dense"),
+)
+
+
+def find_backbone(model: Any) -> BertBackbone:
+    """Returns `model` if it is a `BertBackbone`, else the one inside it.
+
+    Raises:
+        TypeError: if `model` is not a Keras model holding exactly one
+            `BertBackbone`.
+    """
+    if isinstance(model, BertBackbone):
+        return model
+    found = []
+    if isinstance(model, keras.Model):
+        found = [x for x in model.layers if isinstance(x, BertBackbone)]
+    if len(found) != 1:
+        raise TypeError(
+            "`model` must be a BertBackbone or a model built on exactly one "
+            f"(e.g. by build_classifier). Received: {model!r} with "
+            f"{len(found)} backbone(s)."
+        )
+    return found[0]
+
+
+def reference_parameter_names(model: Any) -> dict[str, MaskedDense]:
+    """Maps reference (PyTorch) parameter names to the backbone's layers.
+
+    Args:
+        model: a :class:`BertBackbone`, or a model built on one.
+
+    Returns:
+        `{name: MaskedDense}` in sorted name order, e.g.
+        ``"bert.encoder.layer.0.attention.self.query.weight"``.
+
+    Example:
+        >>> backbone = BertBackbone(
+        ...     vocabulary_size=50, num_layers=2, num_heads=2, hidden_dim=8,
+        ...     intermediate_dim=12, max_sequence_length=16)
+        >>> list(reference_parameter_names(backbone))[:2]
+        ['bert.encoder.layer.0.attention.output.dense.weight', \
+'bert.encoder.layer.0.attention.self.key.weight']
+    """
+    backbone = find_backbone(model)
+    names = {}
+    for index, block in enumerate(backbone.transformer_layers):
+        for attribute, hf_name in _HF_MATRIX_NAMES:
+            name = f"bert.encoder.layer.{index}.{hf_name}.weight"
+            names[name] = getattr(block, attribute)
+    return dict(sorted(names.items()))
+
+
+def export_reference_masks(model: Any, path: str | os.PathLike) -> None:
+    """Writes the backbone's masks in the reference ``.npy`` format.
+
+    Masks are transposed to `(out, in)` and packed by
+    :func:`smpcore.save_reference_masks` (atomic write, no pickle).
+
+    Args:
+        model: a :class:`BertBackbone`, or a model built on one.
+        path: destination file (used as given, e.g. ``mnli_0.10.npy``).
+    """
+    masks = {
+        name: layer.mask().T
+        for name, layer in reference_parameter_names(model).items()
+    }
+    smpcore.save_reference_masks(path, masks)
+
+
+def import_reference_masks(model: Any, path: str | os.PathLike) -> None:
+    """Loads a reference ``.npy`` mask file into the backbone's layers.
+
+    The file's bit count must match the backbone's prunable weights exactly
+    (:func:`smpcore.load_reference_masks`). Masks are transposed to
+    `(in, out)` and assigned like :func:`smp_keras.model_utils.load_masks`
+    does (``"topk"``: scores 1/0 and `kept` = the mask's count). Every
+    layer is checked before any is assigned.
+
+    Args:
+        model: a :class:`BertBackbone`, or a model built on one.
+        path: a file written by :func:`export_reference_masks` or the
+            reference code.
+
+    Raises:
+        ValueError: if the file's size does not match the backbone, or a
+            layer cannot take a mask (``"magnitude"``).
+    """
+    layers = reference_parameter_names(model)
+    shapes = {
+        name: tuple(int(d) for d in reversed(layer.kernel.shape))
+        for name, layer in layers.items()
+    }
+    loaded = smpcore.load_reference_masks(path, shapes)
+    masks = {name: mask.T for name, mask in loaded.items()}
+    problems = _mismatches(layers, masks)
+    if problems:
+        raise ValueError(
+            f"The masks in {os.fspath(path)!r} cannot be loaded; nothing was "
+            "assigned:\n  " + "\n  ".join(problems)
+        )
+    for name, layer in layers.items():
+        _assign_mask(layer, masks[name])

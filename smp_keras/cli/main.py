@@ -1,0 +1,754 @@
+"""The `smp` command line (argparse), a thin layer over :mod:`smp_keras.api`.
+
+Keras is imported only after the arguments are parsed, so ``--backend``
+can select the backend and ``smp --help`` answers at once. Errors print one
+line, ``smp: error: ...``, on stderr and exit with status 1 (2 for usage
+errors); ``--debug`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import json
+import os
+import sys
+import traceback
+import warnings
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from smp_keras.pruning.config import (
+    DEFAULTS,
+    HEADS,
+    METHODS,
+    POOLINGS,
+    SCORE_INITS,
+    PruneConfig,
+)
+
+__all__ = ["build_parser", "main"]
+
+BACKENDS = ("tensorflow", "jax", "torch")
+DEMO_TASKS = ("rotten_tomatoes", "snli")
+
+_EPILOG = """\
+examples:
+  smp demo                                  # the embedded default (~15 min)
+  smp demo --task snli --smoke              # a one-minute check
+  smp prune --task sst2 --density 0.1 --steps 2000
+  smp prune --model ./my-bert --task sst2 \\
+      --data-files train=train.csv validation=dev.csv \\
+      --columns text=review label=stars --label-words bad,good
+  smp evaluate runs/sst2-smp-s-0.1 --split validation
+  smp evaluate --masks mnli_0.10_kd_mag.npy --reference-format \\
+      --task mnli bert-base-uncased
+  smp export runs/sst2-smp-s-0.1 --hf-folder pruned --keras pruned.keras
+  smp report runs/sst2-smp-s-0.1 --plot sparsity.png
+  smp --backend jax demo --smoke
+
+Densities are fractions of weights kept ("remaining weights").
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(
+            2, f"{self.prog}: error: {message} (see {self.prog} --help)\n"
+        )
+
+
+def _global_options(parser: argparse.ArgumentParser, default: Any) -> None:
+    group = parser.add_argument_group("global options")
+    group.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=default,
+        help="Keras backend (sets KERAS_BACKEND; default: the environment's "
+        "or keras's default)",
+    )
+    group.add_argument(
+        "--quiet",
+        action="store_true",
+        default=default if default is not None else False,
+        help="no progress bars, log lines only",
+    )
+    group.add_argument(
+        "--debug",
+        action="store_true",
+        default=default if default is not None else False,
+        help="show the traceback of errors",
+    )
+
+
+def _pairs(text: str) -> tuple[str, str]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    key, value = text.split("=", 1)
+    return key.strip(), value.strip()
+
+
+def _words(text: str) -> list[str]:
+    return [w.strip() for w in text.split(",") if w.strip()]
+
+
+def _add_prune(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "prune",
+        parents=[common],
+        help="prune a model for a task (writes a run directory)",
+        description="Learn which pre-trained weights to keep for a task, "
+        "without fine-tuning them (SMP), or run a baseline. Options not "
+        "given take the values of --config, else the defaults shown.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    S = argparse.SUPPRESS
+    g = p.add_argument_group("model and data")
+    g.add_argument(
+        "--config",
+        metavar="FILE",
+        help="JSON config (or a run's config.json) to start from",
+    )
+    g.add_argument(
+        "--model",
+        default=S,
+        help="'minilm' (embedded "
+        "all-MiniLM-L6-v2), a BERT folder or a hub id (default: "
+        f"{DEFAULTS['model']})",
+    )
+    g.add_argument(
+        "--task",
+        default=S,
+        help="task preset: rotten_tomatoes, "
+        "snli, sst2, mrpc, qqp, mnli, qnli, rte, cola, stsb, squad "
+        f"(default: {DEFAULTS['task']})",
+    )
+    g.add_argument(
+        "--data-files",
+        nargs="+",
+        metavar="SPLIT=PATH",
+        default=S,
+        help="local CSV/TSV/JSON(L)/Parquet files, e.g. "
+        "train=train.csv validation=dev.csv (one PATH: train)",
+    )
+    g.add_argument(
+        "--columns",
+        nargs="+",
+        type=_pairs,
+        metavar="TASK=YOURS",
+        default=S,
+        help="column mapping, e.g. text=review "
+        "label=stars (keys: text, text_b, label or task columns)",
+    )
+    g.add_argument(
+        "--label-words",
+        type=_words,
+        metavar="W1,W2,...",
+        default=S,
+        help="one word per label, in label-id order",
+    )
+    g.add_argument(
+        "--label-names",
+        type=_words,
+        metavar="N1,N2,...",
+        default=S,
+        help="label names of your own classes (with --label-words)",
+    )
+    g.add_argument(
+        "--template",
+        default=S,
+        help="prompt appended to the "
+        "text, with one [MASK], e.g. 'It was [MASK].'",
+    )
+    g = p.add_argument_group("pruning")
+    g.add_argument(
+        "--method",
+        choices=METHODS,
+        default=S,
+        help="smp-s (default), smp-l, or a baseline",
+    )
+    g.add_argument(
+        "--density",
+        type=float,
+        default=S,
+        help=f"final fraction of weights kept (default: {DEFAULTS['density']})",
+    )
+    length = g.add_mutually_exclusive_group()
+    length.add_argument(
+        "--steps",
+        type=int,
+        default=S,
+        help=f"training steps (default: {DEFAULTS['steps']})",
+    )
+    length.add_argument(
+        "--epochs",
+        type=float,
+        default=S,
+        help="training length in epochs instead of steps",
+    )
+    g.add_argument("--batch-size", type=int, default=S, help="default: 32")
+    g.add_argument(
+        "--max-length",
+        type=int,
+        default=S,
+        help="tokens per example (default: 64)",
+    )
+    g.add_argument(
+        "--learning-rate",
+        type=float,
+        default=S,
+        help="learning rate of the mask scores (default: 0.02)",
+    )
+    g.add_argument(
+        "--weight-learning-rate",
+        type=float,
+        default=S,
+        help="learning rate of the weights, for the methods that "
+        "train them (default: 2e-5)",
+    )
+    g.add_argument(
+        "--warmup-steps",
+        type=int,
+        default=S,
+        help="steps at density 1 before the decay (default: 0)",
+    )
+    cool = g.add_mutually_exclusive_group()
+    cool.add_argument(
+        "--cooldown-fraction",
+        type=float,
+        default=S,
+        help="fraction of steps held at the final density (default: 0.3)",
+    )
+    cool.add_argument(
+        "--cooldown-steps",
+        type=int,
+        default=S,
+        help="steps held at the final density",
+    )
+    g.add_argument(
+        "--reg-weight",
+        type=float,
+        default=S,
+        help="final regulariser weight lambda (default: "
+        f"{DEFAULTS['reg_weight']}; paper: 400)",
+    )
+    g.add_argument(
+        "--temperature",
+        type=float,
+        default=S,
+        help="SMP-S temperature p (default: 1)",
+    )
+    g.add_argument(
+        "--teacher",
+        default=S,
+        metavar="DIR",
+        help="distil from a fine-tuned teacher: a fine-tune run "
+        "directory or model folder",
+    )
+    g.add_argument(
+        "--score-init",
+        choices=SCORE_INITS,
+        default=S,
+        help=f"default: {DEFAULTS['score_init']}",
+    )
+    g.add_argument(
+        "--score-init-scale",
+        type=float,
+        default=S,
+        help="scale of the magnitude score init (default: 1)",
+    )
+    g = p.add_argument_group("head")
+    g.add_argument(
+        "--head",
+        choices=HEADS,
+        default=S,
+        help="frozen head (default: auto = mlm if the checkpoint "
+        "has an MLM head, else prototype)",
+    )
+    g.add_argument(
+        "--pooling",
+        choices=POOLINGS,
+        default=S,
+        help=f"default: {DEFAULTS['pooling']}",
+    )
+    g.add_argument(
+        "--logit-scale",
+        type=float,
+        default=S,
+        help="fixed logit factor (default: 20 prototype, 1 others)",
+    )
+    g = p.add_argument_group("run")
+    g.add_argument(
+        "--output-dir",
+        "-o",
+        default=S,
+        help="run directory (default: runs/TASK-METHOD-DENSITY)",
+    )
+    g.add_argument(
+        "--overwrite",
+        action="store_true",
+        default=S,
+        help="replace an existing run's results",
+    )
+    g.add_argument("--seed", type=int, default=S, help="default: 0")
+    g.add_argument(
+        "--dropout",
+        type=float,
+        default=S,
+        help="dropout while training (default: 0, deterministic)",
+    )
+    g.add_argument(
+        "--eval-every",
+        type=int,
+        default=S,
+        help="steps between validation evaluations (0: none)",
+    )
+    g.add_argument(
+        "--eval-max-examples",
+        type=int,
+        default=S,
+        help="validation examples per evaluation (default: 1000)",
+    )
+    g.add_argument(
+        "--test-max-examples",
+        type=int,
+        default=S,
+        help="examples for the final metrics (default: all)",
+    )
+    g.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=S,
+        help="steps between checkpoints (default: about 5 a run)",
+    )
+    _eager_option(p)
+    p.set_defaults(func=_cmd_prune)
+
+
+def _add_evaluate(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        parents=[common],
+        help="score a model with a mask artifact on a data split",
+        description="Score a model with masks (ours, or the authors' .npy "
+        "with --reference-format) on a split of a task. SOURCE is a run "
+        "directory (its settings are the defaults) or a model source.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "source",
+        nargs="?",
+        default=None,
+        metavar="SOURCE",
+        help="run directory, 'minilm', BERT folder or hub id",
+    )
+    p.add_argument(
+        "--masks",
+        help=".smpmask artifact (or .npy with "
+        "--reference-format); default: the run's",
+    )
+    p.add_argument(
+        "--reference-format",
+        action="store_true",
+        help="read --masks in the authors' packbits .npy format",
+    )
+    p.add_argument("--task", help="task preset (default: the run's)")
+    p.add_argument(
+        "--split", default="validation", choices=("train", "validation", "test")
+    )
+    p.add_argument("--data-files", nargs="+", metavar="SPLIT=PATH")
+    p.add_argument("--columns", nargs="+", type=_pairs, metavar="TASK=YOURS")
+    p.add_argument("--label-words", type=_words, metavar="W1,W2,...")
+    p.add_argument("--template")
+    p.add_argument("--head", choices=HEADS)
+    p.add_argument("--pooling", choices=POOLINGS)
+    p.add_argument("--logit-scale", type=float)
+    p.add_argument("--max-length", type=int)
+    p.add_argument(
+        "--max-examples", type=int, help="score only the first N examples"
+    )
+    p.add_argument("--json", action="store_true", help="print JSON")
+    _eager_option(p)
+    p.set_defaults(func=_cmd_evaluate)
+
+
+def _add_export(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "export",
+        parents=[common],
+        help="write the masks, a reference .npy, a .keras or a HF folder",
+        description="Export a run's masks (or an artifact) as a copy of the "
+        "artifact, the authors' .npy format, a .keras model of standard "
+        "Keras layers (loads without smp_keras) or a transformers folder "
+        "(serves with transformers alone).",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "source", metavar="SOURCE", help="run directory or .smpmask artifact"
+    )
+    p.add_argument(
+        "--masks-output", metavar="FILE", help="copy of the artifact"
+    )
+    p.add_argument(
+        "--reference", metavar="FILE.npy", help="masks in the authors' format"
+    )
+    p.add_argument(
+        "--keras",
+        metavar="FILE.keras",
+        help="pruned classifier of plain Keras layers",
+    )
+    p.add_argument(
+        "--hf-folder",
+        metavar="DIR",
+        help="pruned model as a transformers folder",
+    )
+    p.add_argument(
+        "--model", help="model source for an artifact (default: minilm)"
+    )
+    p.add_argument("--task", help="task for --keras with an artifact")
+    p.set_defaults(func=_cmd_export)
+
+
+def _add_report(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "report",
+        parents=[common],
+        help="density by layer and matrix type (table, JSON, PNG plot)",
+        description="Per-layer, per-matrix-type remaining weights of a mask "
+        "artifact, as a table, JSON and a plot like the paper's figures.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "source", metavar="SOURCE", help=".smpmask artifact or run directory"
+    )
+    p.add_argument("--plot", metavar="FILE.png", help="write the plot")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_cmd_report)
+
+
+def _add_demo(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "demo",
+        parents=[common],
+        help="the embedded default: MiniLM on real data, SMP-S to 10%%",
+        description="Prune the real all-MiniLM-L6-v2 on embedded real data "
+        "(Rotten Tomatoes sentences or SNLI) with SMP-S to 10%% remaining "
+        "weights on CPU, and compare with the unpruned model, magnitude "
+        "pruning and the majority class. No network needed.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--task", choices=DEMO_TASKS, default="rotten_tomatoes")
+    p.add_argument(
+        "--smoke",
+        action="store_true",
+        help="a few steps on small subsets (about a minute)",
+    )
+    p.add_argument(
+        "--output-dir", "-o", help="run directory (default: runs/demo-TASK)"
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="run again even if a finished run exists",
+    )
+    _eager_option(p)
+    p.set_defaults(func=_cmd_demo)
+
+
+def _eager_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--eager",
+        action="store_true",
+        help="run Keras eagerly, without compiling (for debugging, or runs "
+        "of a few steps on tiny models)",
+    )
+
+
+def _jit(args: argparse.Namespace) -> Any:
+    return None if args.eager else "auto"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `smp` argument parser."""
+    parser = _Parser(
+        prog="smp",
+        description="Static Model Pruning (Jiang et al., ACL 2023) for "
+        "Keras 3: prune a pre-trained BERT for a task by learning which "
+        "weights to keep, without fine-tuning them.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _global_options(parser, None)
+    parser.add_argument(
+        "--version", action="version", version="%(prog)s " + _version()
+    )
+    common = _Parser(add_help=False)
+    _global_options(common, argparse.SUPPRESS)
+    sub = parser.add_subparsers(
+        dest="command", metavar="COMMAND", parser_class=_Parser
+    )
+    sub.required = True
+    for add in (_add_prune, _add_evaluate, _add_export, _add_report, _add_demo):
+        add(sub, common)
+    return parser
+
+
+def _version() -> str:
+    from smp_keras import __version__
+
+    return __version__
+
+
+# === Commands ===
+
+
+def _data_files(values: list[str] | None) -> Any:
+    if not values:
+        return None
+    if len(values) == 1 and "=" not in values[0]:
+        return {"train": values[0]}
+    files: dict[str, list[str]] = {}
+    for value in values:
+        split, path = _pairs(value) if "=" in value else ("", value)
+        if not split:
+            raise ValueError(
+                "--data-files takes SPLIT=PATH pairs (or one PATH for the "
+                f"train split). Received: {value!r}"
+            )
+        files.setdefault(split, []).append(path)
+    return {k: v[0] if len(v) == 1 else v for k, v in files.items()}
+
+
+def _prune_config(args: argparse.Namespace) -> PruneConfig:
+    base: dict[str, Any] = {}
+    if args.config:
+        with open(args.config, encoding="utf-8") as handle:
+            base = PruneConfig.from_json(handle.read()).to_dict()
+    fields = set(PruneConfig.__dataclass_fields__)
+    given = {k: v for k, v in vars(args).items() if k in fields}
+    if "data_files" in given:
+        given["data_files"] = _data_files(given["data_files"])
+    if "columns" in given:
+        given["columns"] = dict(given["columns"])
+    return PruneConfig(**{**base, **given})
+
+
+def _cmd_prune(args: argparse.Namespace) -> int:
+    config = _prune_config(args)
+    from smp_keras.pruning.data import task_spec
+
+    task_spec(  # a quick check of the task before Keras is imported
+        config.task,
+        label_words=config.label_words,
+        label_names=config.label_names,
+        template=config.template,
+    )
+    _import_keras_quietly(args.debug, tensorflow=True)
+    from smp_keras.api import prune
+
+    result = prune(config, quiet=args.quiet, jit_compile=_jit(args))
+    print(result.summary())
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    _import_keras_quietly(args.debug)
+    from smp_keras.api import evaluate
+
+    result = evaluate(
+        args.source,
+        args.masks,
+        args.task,
+        split=args.split,
+        data_files=_data_files(args.data_files),
+        columns=dict(args.columns) if args.columns else None,
+        reference_format=args.reference_format,
+        label_words=args.label_words,
+        template=args.template,
+        head=args.head,
+        pooling=args.pooling,
+        logit_scale=args.logit_scale,
+        max_length=args.max_length,
+        max_examples=args.max_examples,
+        jit_compile=_jit(args),
+    )
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(
+        f"{result['task']}, {result['split']} split, {result['examples']} "
+        f"examples, {100 * result['density']:.2f}% remaining weights:"
+    )
+    for name, value in result["metrics"].items():
+        print(f"  {name}: {100 * value:.2f}%")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    _import_keras_quietly(args.debug)
+    from smp_keras.api import export
+
+    written = export(
+        args.source,
+        masks_output=args.masks_output,
+        reference_path=args.reference,
+        keras_path=args.keras,
+        hf_folder=args.hf_folder,
+        model=args.model,
+        task=args.task,
+    )
+    for kind, path in written.items():
+        print(f"{kind}: {path}")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from smp_keras.pruning.report import report
+
+    result = report(args.source, plot_path=args.plot)
+    if args.json:
+        data = {k: v for k, v in result.items() if k != "text"}
+        print(json.dumps(data, indent=2))
+    else:
+        print(result["text"])
+        if result["plot"]:
+            print(f"\nPlot: {result['plot']}")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    _import_keras_quietly(args.debug, tensorflow=True)
+    from smp_keras.api import demo
+
+    demo(
+        args.task,
+        smoke=args.smoke,
+        output_dir=args.output_dir,
+        overwrite=args.overwrite,
+        quiet=args.quiet,
+        jit_compile=_jit(args),
+    )
+    return 0
+
+
+# === Entry point ===
+
+
+def _configure(args: argparse.Namespace) -> None:
+    """Environment before Keras is imported: backend, log noise."""
+    if args.backend:
+        os.environ["KERAS_BACKEND"] = args.backend
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    if not args.debug:
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.showwarning = _show_warning  # restored by catch_warnings
+
+
+def _show_warning(message: Any, category: Any, *args: Any, **kwargs: Any):
+    print(f"smp: warning: {_one_line(str(message))}", file=sys.stderr)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _check_backend_loaded(args: argparse.Namespace) -> None:
+    if args.backend and "keras" in sys.modules:
+        import keras
+
+        if keras.backend.backend() != args.backend:
+            raise RuntimeError(
+                f"--backend {args.backend} cannot take effect: Keras was "
+                f"already imported with backend {keras.backend.backend()!r}."
+            )
+
+
+def _import_keras_quietly(debug: bool, tensorflow: bool = False) -> None:
+    """Imports Keras (and its backend) with C-level stderr silenced.
+
+    TensorFlow prints start-up lines from C++ (oneDNN, CUDA) that no
+    environment variable turns off; they are hidden unless `--debug`.
+    With `tensorflow`, TensorFlow itself is imported too when installed
+    (`keras.utils.set_random_seed` imports it whatever the backend).
+    """
+    if debug:
+        return
+    names = ["keras"]
+    if tensorflow and importlib.util.find_spec("tensorflow") is not None:
+        names.append("tensorflow")
+    names = [name for name in names if name not in sys.modules]
+    if not names:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            try:
+                for name in names:
+                    importlib.import_module(name)
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the `smp` command; returns the exit status.
+
+    Args:
+        argv: Arguments without the program name (default: `sys.argv[1:]`).
+
+    Returns:
+        0 on success, 1 on errors, 2 on usage errors, 130 on Ctrl-C.
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    with warnings.catch_warnings():
+        _configure(args)
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Runs the parsed command; errors become one line on stderr."""
+    try:
+        _check_backend_loaded(args)
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        print(
+            "smp: interrupted (an interrupted `smp prune` resumes from its "
+            "last checkpoint when run again with the same options)",
+            file=sys.stderr,
+        )
+        return 130
+    except Exception as error:  # noqa: BLE001 - one line, no traceback
+        if args.debug:
+            traceback.print_exc()
+        hint = "" if args.debug else " (--debug shows the traceback)"
+        kind = (
+            ""
+            if isinstance(error, ValueError | OSError)
+            else (f"{type(error).__name__}: ")
+        )
+        print(
+            f"smp: error: {kind}{_one_line(str(error))}{hint}", file=sys.stderr
+        )
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

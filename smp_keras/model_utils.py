@@ -1,0 +1,322 @@
+"""Model-level helpers: find masked layers, report, save/load masks, bake.
+
+Every `MaskedDense` of a model gets a stable name, the `/`-joined names of
+the layers that lead to it from the model (the model's own name excluded),
+e.g. `"bert_backbone/transformer_layer_0/query"`. These names key the
+sparsity report and the mask artifact (:func:`smpcore.save_masks_file`).
+Name your layers: auto-generated names such as `masked_dense_3` depend on
+how many layers the Python session created before.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import keras
+import numpy as np
+
+import smpcore
+from smp_keras.layers.masked_dense import MaskedDense
+
+__all__ = [
+    "bake",
+    "format_sparsity_report",
+    "load_masks",
+    "masked_layers",
+    "named_masked_layers",
+    "save_masks",
+    "sparsity_report",
+]
+
+
+def _check_layer(model: Any) -> None:
+    if not isinstance(model, keras.layers.Layer):
+        raise TypeError(
+            "`model` must be a keras.Model or keras.layers.Layer. "
+            f"Received: model={model!r} of type {type(model).__name__}"
+        )
+
+
+def named_masked_layers(model: keras.layers.Layer) -> dict[str, MaskedDense]:
+    """Returns `{stable name: layer}` for every `MaskedDense` in `model`.
+
+    Layers are visited depth-first in the order they were attached to
+    their parents (the order of `model.layers`); a layer reachable twice is
+    listed once, under its first name. `model` itself is included when it
+    is a `MaskedDense` (under its own name).
+
+    Args:
+        model: A Keras model or layer.
+
+    Returns:
+        An insertion-ordered dict of names to layers.
+
+    Raises:
+        TypeError: If `model` is not a Keras layer or model.
+        ValueError: If two different layers get the same name.
+
+    Example:
+    >>> model = keras.Sequential([MaskedDense(4, name="a")])
+    >>> list(named_masked_layers(model))
+    ['a']
+    """
+    _check_layer(model)
+    found: dict[str, MaskedDense] = {}
+    seen: set[int] = set()
+
+    def visit(layer: keras.layers.Layer, prefix: str) -> None:
+        if id(layer) in seen:
+            return
+        seen.add(id(layer))
+        if isinstance(layer, MaskedDense):
+            name = prefix + layer.name
+            if name in found:
+                raise ValueError(
+                    f"Two MaskedDense layers share the name {name!r}: give "
+                    "the layers unique names."
+                )
+            found[name] = layer
+        inner = "" if layer is model else prefix + layer.name + "/"
+        for child in getattr(layer, "_layers", []):
+            visit(child, inner)
+
+    visit(model, "")
+    return found
+
+
+def masked_layers(model: keras.layers.Layer) -> list[MaskedDense]:
+    """Returns every `MaskedDense` in `model`, in a stable order.
+
+    The order and the names are those of :func:`named_masked_layers`.
+
+    Args:
+        model: A Keras model or layer.
+
+    Returns:
+        A list of layers.
+
+    Raises:
+        TypeError: If `model` is not a Keras layer or model.
+
+    Example:
+    >>> model = keras.Sequential([MaskedDense(4), keras.layers.Dense(2)])
+    >>> len(masked_layers(model))
+    1
+    """
+    return list(named_masked_layers(model).values())
+
+
+def _masks(model: keras.layers.Layer) -> dict[str, np.ndarray]:
+    return {name: layer.mask() for name, layer in _built(model).items()}
+
+
+def _built(model: keras.layers.Layer) -> dict[str, MaskedDense]:
+    layers = named_masked_layers(model)
+    unbuilt = [name for name, layer in layers.items() if not layer.built]
+    if unbuilt:
+        raise RuntimeError(
+            f"MaskedDense layers {unbuilt} are not built: call the model on "
+            "an input (or build it) first."
+        )
+    return layers
+
+
+def sparsity_report(model: keras.layers.Layer) -> dict[str, Any]:
+    """Counts the kept weights of every `MaskedDense` of `model`.
+
+    Args:
+        model: A built Keras model or layer.
+
+    Returns:
+        The dict of :func:`smpcore.sparsity_report`, keyed by the names of
+        :func:`named_masked_layers`.
+
+    Raises:
+        TypeError: If `model` is not a Keras layer or model.
+        RuntimeError: If a masked layer is not built.
+
+    Example:
+    >>> layer = MaskedDense(2, density=0.5)
+    >>> model = keras.Sequential([keras.Input((4,)), layer])
+    >>> sparsity_report(model)["total"]
+    {'kept': 4, 'size': 8, 'density': 0.5}
+    """
+    return smpcore.sparsity_report(_masks(model))
+
+
+def format_sparsity_report(model_or_report: Any) -> str:
+    """Renders the sparsity report of a model (or a report) as a table.
+
+    Args:
+        model_or_report: A built Keras model/layer, or the output of
+            :func:`sparsity_report`.
+
+    Returns:
+        The fixed-width table of :func:`smpcore.format_sparsity_report`.
+    """
+    report = model_or_report
+    if isinstance(model_or_report, keras.layers.Layer):
+        report = sparsity_report(model_or_report)
+    return smpcore.format_sparsity_report(report)
+
+
+def save_masks(model: keras.layers.Layer, path: str | os.PathLike) -> None:
+    """Writes the masks of every `MaskedDense` of `model` to `path`.
+
+    The file is the versioned, checksummed artifact of
+    :func:`smpcore.save_masks_file` (written atomically), keyed by the
+    names of :func:`named_masked_layers`, masks in the Keras `(in, out)`
+    layout.
+
+    Args:
+        model: A built Keras model or layer.
+        path: Destination file (suggested extension `.smpmask`).
+
+    Raises:
+        TypeError: If `model` is not a Keras layer or model.
+        RuntimeError: If a masked layer is not built.
+    """
+    smpcore.save_masks_file(path, _masks(model))
+
+
+def _mismatches(
+    layers: dict[str, MaskedDense], masks: dict[str, np.ndarray]
+) -> list[str]:
+    problems = [f"missing from file: {n!r}" for n in layers if n not in masks]
+    problems += [f"not in model: {n!r}" for n in masks if n not in layers]
+    for name in [name for name in layers if name in masks]:
+        layer, mask = layers[name], masks[name]
+        shape = tuple(layer.kernel.shape)
+        if mask.shape != shape:
+            problems.append(
+                f"shape of {name!r}: model {shape}, file {mask.shape}"
+            )
+        elif layer.pruning_method == "magnitude":
+            problems.append(
+                f"{name!r} uses pruning_method='magnitude', whose mask "
+                "follows from the kernel and cannot be assigned"
+            )
+        elif layer.pruning_method == "sigmoid_threshold":
+            kept = int(np.count_nonzero(mask))
+            floor = smpcore.topk_count(mask.size, layer.min_density)
+            if kept < floor:
+                problems.append(
+                    f"{name!r} keeps {kept} weights, fewer than its "
+                    f"min_density={layer.min_density} floor of {floor}"
+                )
+    return problems
+
+
+def _assign_mask(layer: MaskedDense, mask: np.ndarray) -> None:
+    """Sets scores (and kept/density) so that the layer yields `mask`."""
+    if layer.pruning_method == "topk":
+        layer.scores.assign(mask.astype("float32"))
+        kept = int(np.count_nonzero(mask))
+        layer.set_density(kept / mask.size)
+        layer.kept_variable.assign(kept)  # exact whatever the rounding
+        return
+    if layer.pruning_method == "threshold":
+        center = layer.threshold
+    else:
+        t = layer.threshold
+        center = float(np.log(t) - np.log1p(-t))
+    offset = max(4.0, 2.0 * abs(center))
+    scores = np.where(mask, center + offset, center - offset)
+    layer.scores.assign(scores.astype("float32"))
+
+
+def load_masks(model: keras.layers.Layer, path: str | os.PathLike) -> None:
+    """Loads masks saved by :func:`save_masks` into the layers of `model`.
+
+    Every name and shape is checked first; on any mismatch nothing is
+    assigned and one `ValueError` lists every problem. A mask is assigned
+    by setting the layer's scores so that its own mask function reproduces
+    it exactly: for `"topk"` the scores become 1.0 where kept and 0.0
+    elsewhere and `kept` becomes the mask's count (`density` = count /
+    size); for the threshold methods the scores are set well above or
+    below the layer's threshold. A `"sigmoid_threshold"` mask must keep at
+    least the layer's `min_density` floor; `"magnitude"` layers cannot take
+    a mask.
+
+    Args:
+        model: A built Keras model or layer.
+        path: A file written by :func:`save_masks` (or
+            :func:`smpcore.save_masks_file`).
+
+    Raises:
+        TypeError: If `model` is not a Keras layer or model.
+        RuntimeError: If a masked layer is not built.
+        ValueError: If the file is invalid, or its names or shapes do not
+            match the model.
+    """
+    layers = _built(model)
+    masks = smpcore.load_masks_file(path)
+    problems = _mismatches(layers, masks)
+    if problems:
+        raise ValueError(
+            f"The masks in {os.fspath(path)!r} do not match the model "
+            f"({len(problems)} problem(s)); nothing was loaded:\n  "
+            + "\n  ".join(problems)
+        )
+    for name, layer in layers.items():
+        _assign_mask(layer, masks[name])
+
+
+def _cloner(pairs: list[tuple[Any, Any]]) -> Any:
+    def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
+        if isinstance(layer, MaskedDense):
+            return layer.bake()
+        if masked_layers(layer):
+            raise ValueError(
+                f"Layer '{layer.name}' ({type(layer).__name__}) holds "
+                "MaskedDense layers inside: `bake` only replaces MaskedDense "
+                "layers that are direct parts of Sequential or Functional "
+                "models. Bake such a layer with its own code."
+            )
+        new = layer.__class__.from_config(layer.get_config())
+        pairs.append((layer, new))
+        return new
+
+    return clone
+
+
+def bake(model: keras.Model) -> keras.Model:
+    """Returns a copy of `model` with every `MaskedDense` replaced by `Dense`.
+
+    Each `MaskedDense` becomes :meth:`MaskedDense.bake` (a `Dense` with
+    kernel `kernel * mask`, same name and bias), every other layer a copy
+    with the same weights; nested Sequential/Functional models are baked
+    recursively. The result holds no `smp_keras` layer and computes the
+    same outputs. Custom layers that hold `MaskedDense` layers inside (such
+    as `smp_keras.bert`'s backbone) are baked by their own code.
+
+    Args:
+        model: A built Sequential or Functional model.
+
+    Returns:
+        A new Keras model.
+
+    Raises:
+        TypeError: If `model` is not a Sequential or Functional model.
+        ValueError: If a masked layer sits inside a custom layer.
+    """
+    if not isinstance(model, keras.Sequential | keras.Model) or not (
+        isinstance(model, keras.Sequential) or _is_functional(model)
+    ):
+        raise TypeError(
+            "`model` must be a Sequential or Functional keras model. "
+            f"Received: model of type {type(model).__name__}"
+        )
+    _built(model)
+    pairs: list[tuple[Any, Any]] = []
+    baked = keras.models.clone_model(
+        model, clone_function=_cloner(pairs), recursive=True
+    )
+    for old, new in pairs:
+        new.set_weights(old.get_weights())
+    return baked
+
+
+def _is_functional(model: Any) -> bool:
+    return isinstance(model, keras.Model) and hasattr(model, "_operations")

@@ -1,0 +1,149 @@
+"""Backend-agnostic tensor operations for masked layers.
+
+Everything here is written in `keras.ops`, so it runs unchanged on the
+TensorFlow, JAX and PyTorch backends, inside and outside compiled functions.
+
+The central operation is :func:`topk_mask`: an exact top-k mask in linear
+time whose `k` may be a tensor (or a variable), so changing the number of kept
+weights never recompiles a JAX or XLA function. It is the "radix threshold"
+of the project's performance notes: the float32 scores are viewed as
+order-preserving int32 keys, the `k`-th largest key is found with two 16-bit
+histogram passes, and ties at the threshold are broken by the lowest flat
+(row-major) index, exactly like :func:`smpcore.topk_mask`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from keras import ops
+
+__all__ = ["topk_mask", "straight_through"]
+
+_NUM_BUCKETS = 65536  # 16-bit digits: two passes cover a 32-bit key.
+_HALF_BUCKETS = 32768
+_LOW_31_BITS = 0x7FFFFFFF
+_LOW_16_BITS = 0xFFFF
+
+
+def _order_keys(scores: Any) -> Any:
+    """Maps float32 scores to int32 keys with the same (signed) order.
+
+    The low 31 bits of negative numbers are flipped, so that a more
+    negative float gets a smaller signed integer; then negative keys are
+    raised by one, which maps `-0.0` onto the key of `+0.0` (both zeros
+    tie) and keeps every other order. Only integer bit operations are used:
+    a float comparison with 0.0 would also catch subnormals on backends that
+    flush them to zero (XLA on CPU), and `where` is slow on some backends.
+    """
+    bits = ops.view(scores, "int32")
+    sign = ops.right_shift(bits, 31)  # arithmetic: -1 if negative, else 0
+    keys = ops.bitwise_xor(bits, ops.bitwise_and(sign, _LOW_31_BITS))
+    return keys - ops.right_shift(keys, 31)
+
+
+def _kth_largest_bucket(buckets: Any, weights: Any, k: Any) -> tuple[Any, Any]:
+    """Finds the bucket of the `k`-th largest element in one radix pass.
+
+    Args:
+        buckets: int32 tensor of bucket ids in `[0, 65536)`, one per element.
+        weights: int32 tensor, 1 for elements that take part, else 0.
+        k: int32 scalar, the rank sought among the taking-part elements
+            (`1 <= k` for a meaningful answer; `k = 0` gives the top bucket).
+
+    Returns:
+        `(bucket, above)`: the bucket holding the `k`-th largest element and
+        the number of taking-part elements in higher buckets.
+    """
+    hist = ops.segment_sum(weights, buckets, num_segments=_NUM_BUCKETS)
+    # at_least[b] = number of elements whose bucket is >= b (non-increasing).
+    at_least = ops.sum(hist) - ops.cumsum(hist) + hist
+    bucket = ops.sum(ops.cast(at_least >= k, "int32")) - 1
+    bucket = ops.maximum(bucket, 0)
+    above = ops.take(at_least, bucket) - ops.take(hist, bucket)
+    return bucket, above
+
+
+def topk_mask(scores: Any, k: Any) -> Any:
+    """Returns a float 0/1 mask keeping the `k` largest entries of `scores`.
+
+    Exactly `k` entries are 1. Among equal scores at the threshold, the
+    entries with the lowest flat (row-major) index are kept, so the result
+    equals :func:`smpcore.topk_mask` bit for bit on every backend. `-0.0` and
+    `+0.0` are equal. NaN scores are not supported.
+
+    The cost is linear in the number of entries: no sort and no `top_k` with
+    a static `k`. `k` may be a Python int, a scalar tensor or a Keras
+    variable; inside a compiled function a new value of `k` does not
+    recompile anything.
+
+    Args:
+        scores: float tensor of any shape (computed in float32).
+        k: number of entries to keep, `0 <= k <= scores.size` (not checked
+            when `k` is a tensor).
+
+    Returns:
+        A float32 tensor of the shape of `scores` with exactly `k` ones.
+
+    Example:
+    >>> import numpy as np
+    >>> from keras import ops
+    >>> m = topk_mask(np.array([[0.5, 2.0], [2.0, -1.0]], "float32"), 2)
+    >>> ops.convert_to_numpy(m).tolist()
+    [[0.0, 1.0], [1.0, 0.0]]
+    """
+    scores = ops.cast(ops.convert_to_tensor(scores), "float32")
+    shape = ops.shape(scores)
+    # Bitcast before flattening: Keras's TF `view` needs a static last axis.
+    keys = ops.reshape(_order_keys(scores), (-1,))
+    k = ops.cast(k, "int32")
+    ones = ops.ones_like(keys)
+
+    # Pass 1: the high 16 bits (arithmetic shift, then offset to [0, 65536)).
+    high = ops.right_shift(keys, 16) + _HALF_BUCKETS
+    high_bucket, high_above = _kth_largest_bucket(high, ones, k)
+
+    # Pass 2: the low 16 bits, among the elements of the chosen high bucket.
+    in_high = ops.cast(ops.equal(high, high_bucket), "int32")
+    low = ops.bitwise_and(keys, _LOW_16_BITS)
+    k_low = k - high_above
+    low_bucket, low_above = _kth_largest_bucket(low, in_high, k_low)
+
+    # The k-th largest key; keep every key above it, and among the keys
+    # equal to it the lowest flat indices until exactly k are kept.
+    threshold = (high_bucket - _HALF_BUCKETS) * _NUM_BUCKETS + low_bucket
+    remaining = k_low - low_above
+    at = ops.equal(keys, threshold)
+    rank = ops.cumsum(ops.cast(at, "int32"))
+    ties = ops.logical_and(at, rank <= remaining)
+    mask = ops.cast(keys > threshold, "float32") + ops.cast(ties, "float32")
+    return ops.reshape(mask, shape)
+
+
+def straight_through(mask: Any, scores: Any) -> Any:
+    """Attaches a straight-through gradient from `mask` to `scores`.
+
+    The value is exactly `mask`; the gradient with respect to `scores` is the
+    identity (Bengio et al., 2013). Written as
+    `mask + (scores - stop_gradient(scores))` rather than
+    `scores + stop_gradient(mask - scores)`, which is one ulp off and can turn
+    a kept 1 into a 0 when `|scores|` is large.
+
+    Args:
+        mask: float tensor, the hard mask (no gradient needed).
+        scores: float tensor of the same shape, the values to differentiate.
+
+    Returns:
+        A tensor equal to `mask` whose gradient flows to `scores`.
+
+    Example:
+    >>> import numpy as np
+    >>> from keras import ops
+    >>> s = np.array([3.0, -1.0], "float32")
+    >>> m = straight_through(np.array([1.0, 0.0], "float32"), s)
+    >>> ops.convert_to_numpy(m).tolist()
+    [1.0, 0.0]
+    """
+    scores = ops.convert_to_tensor(scores)
+    mask = ops.cast(mask, scores.dtype)
+    return mask + (scores - ops.stop_gradient(scores))

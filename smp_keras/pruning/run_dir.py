@@ -1,0 +1,283 @@
+"""Run directories: atomic files, protection of finished work, checkpoints.
+
+A run directory holds::
+
+    config.json        the config and resolved values (written first)
+    train_log.jsonl    one JSON record per training chunk / evaluation
+    checkpoint/        state.npz: the latest resumable state (while running)
+    masks.smpmask      the mask artifact (smpcore format)
+    model/             trained weights, for methods that train them
+    sparsity.png       remaining weights by layer and matrix type
+    metrics.json       final results: written last; marks the run finished
+
+Every file is written to a temporary sibling and renamed into place
+(`os.replace`), so no half-written file ever appears under its final name,
+and nothing is deleted unless the user asked for `overwrite`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from typing import IO, Any
+
+import numpy as np
+
+from smp_keras.pruning.config import PruneConfig
+
+__all__ = [
+    "CHECKPOINT",
+    "RunDirectoryError",
+    "atomic_write",
+    "load_checkpoint",
+    "check_run_dir",
+    "start_run_dir",
+    "read_json",
+    "save_checkpoint",
+    "write_json",
+]
+
+CONFIG = "config.json"
+METRICS = "metrics.json"
+MASKS = "masks.smpmask"
+PLOT = "sparsity.png"
+LOG = "train_log.jsonl"
+MODEL = "model"
+CHECKPOINT = os.path.join("checkpoint", "state.npz")
+# Files and folders a run writes; `overwrite` removes only these.
+RUN_FILES = (CONFIG, METRICS, MASKS, PLOT, LOG, MODEL, "checkpoint")
+_META = "__meta__"
+
+
+class RunDirectoryError(ValueError):
+    """An existing run directory cannot be used as asked."""
+
+
+# === Atomic files ===
+
+
+def atomic_write(path: str, write: Callable[[IO[bytes]], None]) -> None:
+    """Writes `path` through a temporary sibling, fsync and `os.replace`.
+
+    Args:
+        path: Destination file.
+        write: Called with the open binary temporary file.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder
+    )
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        umask = os.umask(0o022)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def write_text(path: str, text: str) -> None:
+    """Writes UTF-8 text atomically."""
+    atomic_write(path, lambda handle: handle.write(text.encode("utf-8")))
+
+
+def write_json(path: str, value: Any) -> None:
+    """Writes a JSON document atomically (indented, NaN written as null)."""
+    write_text(path, json.dumps(_finite(value), indent=2) + "\n")
+
+
+def _finite(value: Any) -> Any:
+    """Replaces NaN/inf floats by None so the JSON is standard."""
+    if isinstance(value, float):
+        return value if np.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    if isinstance(value, np.generic):
+        return _finite(value.item())
+    return value
+
+
+def read_json(path: str) -> Any:
+    """Reads a JSON file; a clear `ValueError` if it is not JSON."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except ValueError as error:
+        raise ValueError(f"{path!r} is not valid JSON ({error}).") from None
+
+
+def write_log(path: str, records: list[dict[str, Any]]) -> None:
+    """Rewrites the JSON-lines training log atomically."""
+    text = "".join(json.dumps(_finite(r)) + "\n" for r in records)
+    write_text(path, text)
+
+
+# === The run directory ===
+
+
+def _existing_config(folder: str) -> PruneConfig | None:
+    path = os.path.join(folder, CONFIG)
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+    try:
+        return PruneConfig.from_json(text)
+    except (TypeError, ValueError) as error:
+        raise RunDirectoryError(
+            f"{path!r} is not a valid run config ({error}). Pass "
+            "--overwrite to replace this run, or choose another --output-dir."
+        ) from None
+
+
+def check_run_dir(config: PruneConfig) -> tuple[str, bool]:
+    """Checks the run directory, changing nothing; says whether to resume.
+
+    - missing or empty: a fresh run;
+    - the same config, unfinished: resume (from its checkpoint if any);
+    - finished, a different config, or not a run directory: an error,
+      unless `config.overwrite` (then :func:`start_run_dir` removes the
+      previous run's files, and only those a run writes).
+
+    Args:
+        config: The new run's config.
+
+    Returns:
+        `(folder, resume)`.
+
+    Raises:
+        RunDirectoryError: If the folder holds work that would be lost.
+    """
+    folder = config.run_dir()
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise RunDirectoryError(
+            f"output_dir {folder!r} exists and is not a directory."
+        )
+    if not os.path.isdir(folder) or not os.listdir(folder):
+        return folder, False
+    if config.overwrite:
+        return folder, False
+    previous = _existing_config(folder)
+    if previous is None:
+        raise RunDirectoryError(
+            f"output_dir {folder!r} is not empty and holds no run "
+            f"({CONFIG} missing). Choose another --output-dir, or pass "
+            "--overwrite to write this run into it anyway."
+        )
+    if not previous.same_run(config):
+        changed = _changed_fields(previous, config)
+        raise RunDirectoryError(
+            f"output_dir {folder!r} holds a run with a different config "
+            f"(changed: {'; '.join(changed)}). Choose another --output-dir, "
+            "or pass --overwrite to replace it."
+        )
+    if is_finished(folder):
+        raise RunDirectoryError(
+            f"output_dir {folder!r} holds a finished run with this config "
+            f"(see {os.path.join(folder, METRICS)}). Pass --overwrite to "
+            "run it again."
+        )
+    return folder, True
+
+
+def start_run_dir(
+    folder: str,
+    config: PruneConfig,
+    resume: bool,
+    resolved: Mapping[str, Any],
+) -> None:
+    """Creates the run directory (or clears a previous run when
+    `config.overwrite`) and writes ``config.json``; nothing on resume."""
+    if resume:
+        return
+    os.makedirs(folder, exist_ok=True)
+    if config.overwrite:
+        _remove_run_files(folder)
+    from smp_keras import __version__
+
+    write_json(
+        os.path.join(folder, CONFIG),
+        {
+            "config": config.to_dict(),
+            "resolved": dict(resolved),
+            "smp_keras_version": __version__,
+        },
+    )
+
+
+def _changed_fields(old: PruneConfig, new: PruneConfig) -> list[str]:
+    a, b = old.to_dict(), new.to_dict()
+    return [
+        f"{key}: {a[key]!r} -> {b[key]!r}"
+        for key in a
+        if key not in ("output_dir", "overwrite") and a[key] != b[key]
+    ]
+
+
+def _remove_run_files(folder: str) -> None:
+    for name in RUN_FILES:
+        path = os.path.join(folder, name)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        elif os.path.lexists(path):
+            os.unlink(path)
+
+
+def is_finished(folder: str) -> bool:
+    """Whether `folder` holds a finished run (`metrics.json` present)."""
+    return os.path.isfile(os.path.join(folder, METRICS))
+
+
+# === Checkpoints ===
+
+
+def save_checkpoint(
+    path: str, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]
+) -> None:
+    """Writes arrays and JSON metadata into one `.npz`, atomically.
+
+    Args:
+        path: Destination (`checkpoint/state.npz`).
+        arrays: Named NumPy arrays (no object arrays).
+        meta: JSON-serialisable metadata.
+    """
+    meta_bytes = json.dumps(_finite(dict(meta))).encode("utf-8")
+    payload = dict(arrays)
+    payload[_META] = np.frombuffer(meta_bytes, dtype=np.uint8)
+    atomic_write(path, lambda handle: np.savez(handle, **payload))
+
+
+def load_checkpoint(path: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Reads a checkpoint written by :func:`save_checkpoint` (no pickle).
+
+    Returns:
+        `(arrays, meta)`.
+
+    Raises:
+        ValueError: If the file is not a valid checkpoint.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+        meta = json.loads(arrays.pop(_META).tobytes().decode("utf-8"))
+    except (OSError, KeyError, ValueError) as error:
+        raise ValueError(
+            f"The checkpoint {path!r} is unreadable ({error}). Pass "
+            "--overwrite to start the run again."
+        ) from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"The checkpoint {path!r} has invalid metadata.")
+    return arrays, meta

@@ -1,0 +1,615 @@
+"""`prune`: the end-to-end pruning job, resumable, with a run directory.
+
+The job loads the model, tokenizer and data, builds the frozen-head model,
+measures the baselines (the unpruned model with the frozen head, magnitude
+pruning at the final density without training, the majority class), trains
+with `model.fit` and :class:`smp_keras.SparsityScheduler`, and writes the
+run directory (see :mod:`smp_keras.pruning.run_dir`).
+
+**Training in chunks.** Training runs as a sequence of `fit` calls, one per
+chunk of steps between evaluations and checkpoints. The batches of step `t`
+are a pure function of `(seed, t)`, the scheduler reads its step from the
+optimiser's `iterations`, and a checkpoint holds the trainable variables,
+the optimiser's variables and the bookkeeping: a resumed run computes the
+same steps as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import shutil
+import time
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+import smpcore
+from smp_keras.callbacks import SparsityScheduler
+from smp_keras.model_utils import masked_layers, named_masked_layers
+from smp_keras.pruning import run_dir as rd
+from smp_keras.pruning.config import (
+    KD_ALPHA,
+    KD_TEMPERATURE,
+    SOFT_MOVEMENT_THRESHOLD,
+    PruneConfig,
+)
+from smp_keras.pruning.data import (
+    TaskData,
+    batch_indices,
+    load_job_data,
+    select,
+    task_spec,
+)
+from smp_keras.pruning.metrics import density_of, score_split
+from smp_keras.pruning.model import (
+    ScoreWeightAdam,
+    build_task_model,
+    initialize_scores,
+    load_backbone,
+    load_tokenizer,
+    magnitude_masks,
+    resolve_head,
+    resolve_model_source,
+)
+from smp_keras.pruning.report import density_table, plot_sparsity
+from smp_keras.pruning.result import PruneResult
+
+__all__ = ["prune"]
+
+_ALLOCATIONS = {"smp-s": "smp_s"}  # every other method: "uniform"
+
+
+class ThresholdScheduler(keras.callbacks.Callback):
+    """Soft movement pruning: ramps the sigmoid threshold of every layer.
+
+    `τ_t = τ_f · (1 - v_t) / (1 - v_f)` follows the density schedule `v_t`
+    from (almost) 0, where every weight is kept, to `τ_f` at the final
+    density; the regulariser pushes unimportant scores below the threshold.
+    The density reached is whatever the scores give (reported, not forced).
+    """
+
+    def __init__(self, density_schedule: Any, final_density: float) -> None:
+        super().__init__()
+        self.density_schedule = density_schedule
+        self.final_density = final_density
+        self.step = 0
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.step = int(ops.convert_to_numpy(self.model.optimizer.iterations))
+
+    def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
+        model = self.model  # on JAX, syncs the training state first
+        progress = (1.0 - self.density_schedule(self.step)) / max(
+            1e-12, 1.0 - self.final_density
+        )
+        threshold = min(max(SOFT_MOVEMENT_THRESHOLD * progress, 1e-6), 0.999)
+        for layer in masked_layers(model):
+            layer.set_threshold(threshold)
+
+    def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+        self.step += 1
+
+
+def _say(quiet: bool, message: str) -> None:
+    del quiet  # log lines are printed in both modes; bars only when not quiet
+    print(message, flush=True)
+
+
+class _Job:
+    """The state of one pruning run (private)."""
+
+    def __init__(
+        self, config: PruneConfig, quiet: bool, jit_compile: Any = "auto"
+    ) -> None:
+        self.config = config
+        self.quiet = quiet
+        self.jit_compile = jit_compile
+        self.log: list[dict[str, Any]] = []
+        self.curve: list[dict[str, Any]] = []
+        self.baselines: dict[str, Any] = {}
+        self.teacher_logits: np.ndarray | None = None
+
+    # === Loading (every input error happens here, before any write) ===
+
+    def load(self) -> None:
+        config = self.config
+        keras.utils.set_random_seed(config.seed)
+        self.source = resolve_model_source(config.model)
+        self.spec = task_spec(
+            config.task,
+            label_words=config.label_words,
+            label_names=config.label_names,
+            template=config.template,
+        )
+        if config.teacher is not None and self.spec.kind != "classification":
+            raise ValueError(
+                "`teacher` (knowledge distillation) needs a classification "
+                f"task. Received: task={config.task!r} ({self.spec.kind})"
+            )
+        self.tokenizer = load_tokenizer(config.model)
+        self.data: TaskData = load_job_data(config, self.spec, self.tokenizer)
+        self.backbone = load_backbone(config.model, config)
+        self.head = resolve_head(config.head, self.backbone)
+        self.logit_scale = config.resolved_logit_scale(self.head)
+        self.model = build_task_model(
+            self.backbone,
+            self.tokenizer,
+            self.spec,
+            head=self.head,
+            pooling=config.pooling,
+            logit_scale=self.logit_scale,
+        )
+        if config.score_init == "magnitude":
+            initialize_scores(self.model, "magnitude", config.score_init_scale)
+        self.total = config.total_steps(self.data.train.size)
+        self.warmup, self.cooldown = config.schedule_steps(self.total)
+        self.eval_every = config.resolved_eval_every(self.total)
+        self.checkpoint_every = config.resolved_checkpoint_every(self.total)
+        self._compile()
+
+    def resolved(self) -> dict[str, Any]:
+        return {
+            "model_path": self.source,
+            "head": self.head,
+            "logit_scale": self.logit_scale,
+            "total_steps": self.total,
+            "warmup_steps": self.warmup,
+            "cooldown_steps": self.cooldown,
+            "eval_every": self.eval_every,
+            "checkpoint_every": self.checkpoint_every,
+            "train_examples": self.data.train.size,
+            "eval_split": self.data.test.name,
+            "backend": keras.backend.backend(),
+            "keras_version": keras.__version__,
+        }
+
+    def _compile(self) -> None:
+        spec, config = self.spec, self.config
+        optimizer = ScoreWeightAdam(
+            learning_rate=config.learning_rate,
+            weight_learning_rate=config.weight_learning_rate,
+        )
+        if spec.kind == "span":
+            ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+            loss: Any = {"start_logits": ce, "end_logits": ce}
+            metrics: Any = None
+        elif spec.kind == "regression":
+            loss, metrics = keras.losses.MeanSquaredError(), None
+        elif config.teacher is not None:
+            loss, metrics = DistillationLoss(), [packed_accuracy]
+        else:
+            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+            metrics = ["accuracy"]
+        self.model.compile(
+            optimizer=optimizer,
+            loss=loss,
+            metrics=metrics,
+            jit_compile=self.jit_compile,
+            run_eagerly=self.jit_compile is None,
+        )
+        self.model.optimizer.build(self.model.trainable_variables)
+
+    # === Baselines ===
+
+    def measure_baselines(self) -> None:
+        config, data = self.config, self.data
+        _say(self.quiet, f"Evaluating the unpruned model on {data.test.name} …")
+        zero_shot = score_split(self.model, self.spec, data.test)
+        magnitude = None
+        if config.final_density < 1.0:
+            with magnitude_masks(self.model, config.final_density):
+                magnitude = score_split(self.model, self.spec, data.test)
+        self.baselines = {
+            "zero_shot": zero_shot,
+            "magnitude": magnitude,
+            "majority": data.majority,
+        }
+        self.log.append({"event": "baselines", "step": 0, **self.baselines})
+        if config.teacher is not None:
+            self.teacher_logits = teacher_logits(config, self, self.total)
+
+    # === Checkpoints ===
+
+    def _saved_variables(self) -> list[Any]:
+        """Trainable variables plus small non-trainable state (scalars,
+        seed generators); the large frozen weights never change."""
+        small = [
+            v
+            for v in self.model.non_trainable_variables
+            if math.prod(v.shape) <= 64
+        ]
+        return list(self.model.trainable_variables) + small
+
+    def save(self, folder: str, step: int) -> None:
+        arrays = {}
+        variables = self._saved_variables()
+        for i, variable in enumerate(variables):
+            arrays[f"var_{i}"] = ops.convert_to_numpy(variable)
+        optimizer_variables = self.model.optimizer.variables
+        for i, variable in enumerate(optimizer_variables):
+            arrays[f"opt_{i}"] = ops.convert_to_numpy(variable)
+        if self.teacher_logits is not None:
+            arrays["teacher_logits"] = self.teacher_logits
+        meta = {
+            "step": step,
+            "variables": [v.path for v in variables],
+            "optimizer": len(optimizer_variables),
+            "baselines": self.baselines,
+            "curve": self.curve,
+            "log": self.log,
+            "backend": keras.backend.backend(),
+        }
+        rd.save_checkpoint(os.path.join(folder, rd.CHECKPOINT), arrays, meta)
+
+    def restore(self, folder: str) -> int:
+        path = os.path.join(folder, rd.CHECKPOINT)
+        arrays, meta = rd.load_checkpoint(path)
+        variables = self._saved_variables()
+        optimizer_variables = self.model.optimizer.variables
+        if (
+            meta.get("variables") != [v.path for v in variables]
+            or meta.get("optimizer") != len(optimizer_variables)
+            or meta.get("backend") != keras.backend.backend()
+        ):
+            raise rd.RunDirectoryError(
+                f"The checkpoint {path!r} does not match this model and "
+                f"backend (written with backend {meta.get('backend')!r}). "
+                "Resume with the same backend, or pass --overwrite to start "
+                "again."
+            )
+        for i, variable in enumerate(variables):
+            variable.assign(arrays[f"var_{i}"])
+        for i, variable in enumerate(optimizer_variables):
+            variable.assign(arrays[f"opt_{i}"])
+        self.teacher_logits = arrays.get("teacher_logits")
+        self.baselines = meta["baselines"]
+        self.curve = list(meta["curve"])
+        self.log = list(meta["log"])
+        return int(meta["step"])
+
+    # === Training ===
+
+    def callbacks(self) -> list[keras.callbacks.Callback]:
+        config = self.config
+        if config.method == "fine-tune":
+            return []
+        density = smpcore.cubic_density_schedule(
+            final_density=config.final_density,
+            total_steps=self.total,
+            warmup_steps=self.warmup,
+            cooldown_steps=self.cooldown,
+        )
+        regularization = None
+        scored = config.method not in ("magnitude", "fine-tune")
+        if scored and config.reg_weight > 0:
+            regularization = smpcore.regularization_schedule(
+                final_weight=config.reg_weight, total_steps=self.total
+            )
+        callbacks: list[keras.callbacks.Callback] = [
+            SparsityScheduler(
+                density,
+                allocation=_ALLOCATIONS.get(config.method, "uniform"),
+                temperature=config.temperature,
+                regularization_schedule=regularization,
+            )
+        ]
+        if config.method == "soft-movement":
+            callbacks.append(ThresholdScheduler(density, config.final_density))
+        return callbacks
+
+    def boundaries(self, start: int) -> list[tuple[int, int]]:
+        marks = {self.total}
+        for every in (self.eval_every, self.checkpoint_every):
+            if every:
+                marks.update(range(every, self.total, every))
+        points = [start, *sorted(m for m in marks if m > start)]
+        return list(zip(points[:-1], points[1:], strict=True))
+
+    def fit_chunk(
+        self, start: int, stop: int, extra: list[keras.callbacks.Callback]
+    ) -> dict[str, float]:
+        config, train = self.config, self.data.train
+        rows = batch_indices(
+            config.seed, train.size, config.batch_size, start, stop
+        ).ravel()
+        x, y = select(train, rows)
+        if self.spec.kind == "regression":
+            y = np.asarray(y, "float32").reshape(-1, 1)
+        if self.teacher_logits is not None:
+            y = np.concatenate(
+                [np.asarray(y, "float32")[:, None], self.teacher_logits[rows]],
+                axis=1,
+            )
+        history = self.model.fit(
+            x,
+            y,
+            batch_size=config.batch_size,
+            epochs=1,
+            shuffle=False,
+            verbose=0 if self.quiet else 1,
+            callbacks=[*self._callbacks, *extra],
+        )
+        return {k: float(v[-1]) for k, v in history.history.items()}
+
+    def train(self, folder: str, start: int, extra: list[Any]) -> None:
+        self._callbacks = self.callbacks()
+        log_path = os.path.join(folder, rd.LOG)
+        for a, b in self.boundaries(start):
+            if not self.quiet:
+                _say(self.quiet, f"Steps {a + 1}-{b} of {self.total}")
+            began = time.perf_counter()
+            logs = self.fit_chunk(a, b, extra)
+            record: dict[str, Any] = {"event": "train", "step": b, **logs}
+            record["seconds"] = round(time.perf_counter() - began, 3)
+            curve_due = self.eval_every and (
+                b % self.eval_every == 0 or b == self.total
+            )
+            if curve_due and self.data.curve is not None:
+                point = {"step": b, **density_of(self.model)}
+                point["metrics"] = score_split(
+                    self.model, self.spec, self.data.curve
+                )
+                self.curve.append(point)
+                record["validation"] = point["metrics"]
+                record["density"] = point["density"]
+            self.log.append(record)
+            rd.write_log(log_path, self.log)
+            _say(self.quiet, _format_record(record, self.total))
+            if b % self.checkpoint_every == 0 and b < self.total:
+                self.save(folder, b)
+
+    # === Results ===
+
+    def finish(self, folder: str, started: float, resumed: int | None):
+        config, data = self.config, self.data
+        masks_path = os.path.join(folder, rd.MASKS)
+        masks = {
+            name: layer.mask()
+            for name, layer in named_masked_layers(self.model).items()
+        }
+        smpcore.save_masks_file(masks_path, masks)
+        report = smpcore.sparsity_report(masks)
+        _say(self.quiet, f"Evaluating the pruned model on {data.test.name} …")
+        metrics = score_split(self.model, self.spec, data.test)
+        model_dir = None
+        if config.trains_weights:
+            from smp_keras.bert import export_huggingface
+
+            model_dir = os.path.join(folder, rd.MODEL)
+            export_huggingface(self.model, model_dir, tokenizer=self.tokenizer)
+        plot_path = plot_sparsity(
+            density_table(report),
+            os.path.join(folder, rd.PLOT),
+            title=f"{config.method} on {self.spec.name}: remaining weights "
+            f"{100 * report['total']['density']:.2f}%",
+        )
+        result = PruneResult(
+            config=config,
+            run_dir=folder,
+            eval_split=data.test.name,
+            metrics=metrics,
+            zero_shot=self.baselines["zero_shot"],
+            magnitude=self.baselines["magnitude"],
+            majority=self.baselines["majority"],
+            curve=self.curve,
+            kept=int(report["total"]["kept"]),
+            total=int(report["total"]["size"]),
+            artifact_path=masks_path,
+            artifact_bytes=os.path.getsize(masks_path),
+            plot_path=plot_path,
+            model_dir=model_dir,
+            wall_time=time.perf_counter() - started,
+            resumed_from=resumed,
+            resolved=self.resolved(),
+            model=self.model,
+        )
+        rd.write_json(os.path.join(folder, rd.METRICS), result.to_dict())
+        shutil.rmtree(os.path.join(folder, "checkpoint"), ignore_errors=True)
+        return result
+
+
+def _format_record(record: dict[str, Any], total: int) -> str:
+    parts = [f"step {record['step']}/{total}"]
+    for key in ("loss", "accuracy", "packed_accuracy", "density", "reg_weight"):
+        if key in record:
+            parts.append(f"{key} {record[key]:.4g}")
+    for name, value in (record.get("validation") or {}).items():
+        parts.append(f"val_{name} {value:.4f}")
+    parts.append(f"({record['seconds']:.1f} s)")
+    return "  ".join(parts)
+
+
+# === Knowledge distillation ===
+
+
+@keras.saving.register_keras_serializable(package="smp_keras")
+class DistillationLoss(keras.losses.Loss):
+    """`α · CE(y, z_s) + (1 - α) · T² · KL(softmax(z_t/T) ‖ softmax(z_s/T))`.
+
+    `y_true` packs the label and the teacher's logits: `(batch, 1 + C)`,
+    column 0 the label id, columns 1.. the teacher logits (precomputed: the
+    teacher is frozen and deterministic, so this equals online
+    distillation at a fraction of the cost). The formula is that of
+    :func:`smp_keras.make_distiller` (paper: `T = 2`, `α = 0.5`).
+
+    Example:
+        >>> y = np.array([[1.0, 0.0, 0.0]], "float32")
+        >>> z = np.array([[0.0, 0.0]], "float32")
+        >>> round(float(DistillationLoss()(y, z)), 4)  # 0.5 · ln 2
+        0.3466
+    """
+
+    def __init__(
+        self,
+        temperature: float = KD_TEMPERATURE,
+        alpha: float = KD_ALPHA,
+        name: str = "distillation",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(name=name, **kwargs)
+        self.temperature = float(temperature)
+        self.alpha = float(alpha)
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        y_true = ops.cast(y_true, "float32")
+        y_pred = ops.cast(y_pred, "float32")
+        labels = ops.cast(y_true[:, 0], "int32")
+        ce = keras.losses.sparse_categorical_crossentropy(
+            labels, y_pred, from_logits=True
+        )
+        t = self.temperature
+        teacher = ops.softmax(y_true[:, 1:] / t, axis=-1)
+        log_teacher = ops.log_softmax(y_true[:, 1:] / t, axis=-1)
+        log_student = ops.log_softmax(y_pred / t, axis=-1)
+        kl = ops.sum(teacher * (log_teacher - log_student), axis=-1)
+        return self.alpha * ce + (1.0 - self.alpha) * t * t * kl
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "temperature": self.temperature,
+            "alpha": self.alpha,
+        }
+
+
+def packed_accuracy(y_true: Any, y_pred: Any) -> Any:
+    """Accuracy when `y_true` packs the label in column 0 (distillation)."""
+    labels = ops.cast(y_true[:, 0], "int32")
+    predicted = ops.cast(ops.argmax(y_pred, axis=-1), "int32")
+    return ops.cast(ops.equal(labels, predicted), "float32")
+
+
+def teacher_logits(config: PruneConfig, job: _Job, total: int) -> np.ndarray:
+    """The teacher's logits on every training row the run will visit.
+
+    `config.teacher` is a run directory of a ``fine-tune`` run (its
+    ``model/`` weights, and its head settings, prototypes from its original
+    model) or a fine-tuned model folder (head settings of this run).
+    """
+    folder = config.teacher
+    run_config = _teacher_run_config(folder)
+    if run_config is not None:
+        weights = os.path.join(folder, rd.MODEL)
+        if not os.path.isdir(weights):
+            raise FileNotFoundError(
+                f"The teacher run {folder!r} has no trained weights "
+                f"({rd.MODEL}/): use a run of --method fine-tune."
+            )
+        head_config = run_config
+    else:
+        weights, head_config = folder, config
+    teacher_config = dataclasses.replace(
+        head_config, method="fine-tune", dropout=0.0, output_dir=None
+    )
+    backbone = load_backbone(weights, teacher_config)
+    head = resolve_head(head_config.head, backbone)
+    prototypes = None
+    if head == "prototype" and run_config is not None:
+        original = load_backbone(run_config.model, teacher_config)
+        from smp_keras.bert.prototype import compute_prototypes
+
+        prototypes = compute_prototypes(
+            original, job.tokenizer, list(job.spec.words), pooling="mean"
+        )
+    teacher = build_task_model(
+        backbone,
+        job.tokenizer,
+        job.spec,
+        head=head,
+        pooling=head_config.pooling,
+        logit_scale=head_config.resolved_logit_scale(head),
+        prototypes=prototypes,
+    )
+    train = job.data.train
+    rows = np.unique(
+        batch_indices(config.seed, train.size, config.batch_size, 0, total)
+    )
+    logits = np.full((train.size, job.spec.num_labels), np.nan, "float32")
+    inputs, _ = select(train, rows)
+    logits[rows] = teacher.predict(inputs, batch_size=64, verbose=0)
+    return logits
+
+
+def _teacher_run_config(folder: str) -> PruneConfig | None:
+    path = os.path.join(folder, rd.CONFIG)
+    if not os.path.isfile(path):
+        return None
+    data = rd.read_json(path)
+    if not isinstance(data, dict) or "config" not in data:
+        return None  # a Hugging Face folder's config.json
+    return PruneConfig.from_dict(data["config"])
+
+
+# === The public entry point ===
+
+
+def prune(
+    config: PruneConfig,
+    *,
+    quiet: bool = False,
+    callbacks: list[keras.callbacks.Callback] | None = None,
+    jit_compile: bool | str | None = "auto",
+) -> PruneResult:
+    """Prunes a pre-trained BERT for a task; writes and returns the results.
+
+    Steps: check the run directory (an existing run with the same config
+    and an unfinished checkpoint is resumed; a finished or different run is
+    an error unless `config.overwrite`), load model, tokenizer and data,
+    build the frozen-head model, measure the baselines (unpruned model,
+    magnitude pruning without training, majority class), train, and write
+    ``masks.smpmask``, ``sparsity.png``, ``train_log.jsonl`` and
+    ``metrics.json`` (see :mod:`smp_keras.pruning.run_dir`). Nothing in the
+    run directory is touched before every input has been checked.
+
+    Methods: ``smp-s``/``smp-l`` learn scores of frozen weights (top-k,
+    SMP-S or uniform allocation); ``magnitude`` keeps the largest weights
+    and fine-tunes them; ``movement`` learns scores while fine-tuning;
+    ``soft-movement`` keeps `sigmoid(S) > τ` with `τ` ramped to 0.1 and
+    the regulariser (`reg_weight`) setting the density, which is reported
+    as reached rather than forced; ``fine-tune`` trains the dense weights.
+    All use the frozen task head.
+
+    Args:
+        config: The job's :class:`PruneConfig`.
+        quiet: Print log lines only (no progress bars).
+        callbacks: Extra Keras callbacks passed to every `fit` call.
+        jit_compile: Passed to `model.compile` (`"auto"`: Keras's choice);
+            None runs eagerly (`run_eagerly=True`), which saves the compile
+            time of very short runs (tests).
+
+    Returns:
+        A :class:`PruneResult` (also written as ``metrics.json``).
+
+    Raises:
+        TypeError: If `config` is not a :class:`PruneConfig`.
+        ValueError: For invalid input (task, data, columns, labels, label
+            words) or a run directory that would be overwritten
+            (:class:`RunDirectoryError`).
+        FileNotFoundError: For missing data or model files.
+
+    Example:
+        >>> result = prune(PruneConfig(steps=300))  # doctest: +SKIP
+        >>> result.metrics["accuracy"], result.density  # doctest: +SKIP
+    """
+    if not isinstance(config, PruneConfig):
+        raise TypeError(
+            f"`config` must be a PruneConfig. Received: {type(config).__name__}"
+        )
+    started = time.perf_counter()
+    folder, resume = rd.check_run_dir(config)
+    job = _Job(config, quiet, jit_compile)
+    job.load()
+    rd.start_run_dir(folder, config, resume, job.resolved())
+    checkpoint = os.path.join(folder, rd.CHECKPOINT)
+    step, resumed = 0, None
+    if resume and os.path.isfile(checkpoint):
+        step = resumed = job.restore(folder)
+        _say(quiet, f"Resuming {folder} from step {step}.")
+    else:
+        job.measure_baselines()
+    job.train(folder, step, list(callbacks or []))
+    return job.finish(folder, started, resumed)

@@ -1,0 +1,133 @@
+"""`PruneConfig`: validation, JSON round trip, derived values (no Keras)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from smp_keras.pruning.config import DEFAULTS, METHODS, PruneConfig
+from smp_keras.pruning.data import batch_indices
+
+
+def test_defaults_come_from_the_defaults_block():
+    config = PruneConfig()
+    for name in ("model", "task", "density", "head", "pooling", "score_init"):
+        assert getattr(config, name) == DEFAULTS[name]
+    assert config.total_steps(10_000) == DEFAULTS["steps"]
+
+
+def test_round_trip_through_json():
+    config = PruneConfig(
+        task="snli",
+        data_files={"train": "a.csv", "validation": ["b.csv", "c.csv"]},
+        columns={"text": "review"},
+        label_words={"0": "Yes", "1": "Maybe", "2": "No"},
+        method="movement",
+        epochs=1.5,
+        teacher="runs/teacher",
+        logit_scale=5,
+    )
+    again = PruneConfig.from_json(config.to_json())
+    assert again == config
+    assert json.loads(config.to_json())["logit_scale"] == 5.0
+
+
+def test_a_run_config_file_is_accepted():
+    config = PruneConfig(density=0.3)
+    text = json.dumps({"config": config.to_dict(), "resolved": {}})
+    assert PruneConfig.from_json(text) == config
+
+
+@pytest.mark.parametrize(
+    ("changes", "error", "words"),
+    [
+        ({"density": 0.0}, ValueError, "`density` must be in (0, 1]"),
+        ({"density": 1.5}, ValueError, "density=1.5"),
+        ({"density": "0.1"}, TypeError, "`density` must be a real number"),
+        ({"density": True}, TypeError, "density"),
+        ({"method": "smp"}, ValueError, "`method` must be one of"),
+        ({"steps": 0}, ValueError, "`steps` must be an int >= 1"),
+        ({"steps": 2.0}, TypeError, "`steps` must be an int"),
+        ({"steps": 5, "epochs": 1.0}, ValueError, "not both"),
+        ({"batch_size": -1}, ValueError, "batch_size"),
+        ({"head": "cls"}, ValueError, "`head` must be one of"),
+        ({"pooling": "max"}, ValueError, "`pooling`"),
+        ({"logit_scale": 0}, ValueError, "`logit_scale`"),
+        ({"learning_rate": math.inf}, ValueError, "learning_rate"),
+        ({"label_words": "great"}, TypeError, "label_words"),
+        ({"label_words": ["good", ""]}, ValueError, "label_words"),
+        ({"label_names": ["a", "b"]}, ValueError, "label_names"),
+        ({"columns": {"text": 3}}, TypeError, "columns['text']"),
+        ({"data_files": {"train": 3}}, TypeError, "data_files['train']"),
+        ({"overwrite": "yes"}, TypeError, "`overwrite` must be a bool"),
+        ({"dropout": 0.95}, ValueError, "`dropout`"),
+    ],
+)
+def test_invalid_fields_name_field_and_value(changes, error, words):
+    with pytest.raises(error) as info:
+        PruneConfig(**changes)
+    assert words in str(info.value)
+
+
+def test_from_dict_rejects_unknown_keys_and_wrong_types():
+    with pytest.raises(ValueError, match=r"Unknown PruneConfig key\(s\)"):
+        PruneConfig.from_dict({"densty": 0.1})
+    with pytest.raises(TypeError, match="`seed` must be an int"):
+        PruneConfig.from_dict({"seed": "0"})
+    with pytest.raises(TypeError, match="must be a mapping"):
+        PruneConfig.from_dict(["density", 0.1])
+    with pytest.raises(ValueError, match="not valid JSON"):
+        PruneConfig.from_json("{density: 0.1")
+
+
+def test_derived_values():
+    config = PruneConfig(epochs=2, batch_size=32, cooldown_fraction=0.25)
+    assert config.total_steps(100) == math.ceil(2 * 100 / 32)
+    assert config.schedule_steps(100) == (0, 25)
+    assert PruneConfig(cooldown_steps=7).schedule_steps(100) == (0, 7)
+    with pytest.raises(ValueError, match="warmup_steps"):
+        PruneConfig(warmup_steps=60, cooldown_steps=40).schedule_steps(100)
+    assert PruneConfig(method="fine-tune").final_density == 1.0
+    assert PruneConfig(method="fine-tune").run_dir().endswith("-fine-tune-1")
+    assert PruneConfig(head="prototype").resolved_logit_scale("prototype") == 20
+    assert PruneConfig(logit_scale=3).resolved_logit_scale("mlm") == 3
+    assert {m: PruneConfig(method=m).trains_weights for m in METHODS} == {
+        "smp-s": False,
+        "smp-l": False,
+        "magnitude": True,
+        "movement": True,
+        "soft-movement": True,
+        "fine-tune": True,
+    }
+
+
+def test_same_run_ignores_output_dir_and_overwrite_only():
+    a = PruneConfig(output_dir="x")
+    assert a.same_run(PruneConfig(output_dir="y", overwrite=True))
+    assert not a.same_run(PruneConfig(seed=1))
+
+
+@given(
+    seed=st.integers(0, 2**31),
+    rows=st.integers(1, 50),
+    batch=st.integers(1, 20),
+    start=st.integers(0, 30),
+    length=st.integers(1, 10),
+)
+def test_batches_are_a_pure_function_of_seed_and_step(
+    seed, rows, batch, start, length
+):
+    whole = batch_indices(seed, rows, batch, 0, start + length)
+    part = batch_indices(seed, rows, batch, start, start + length)
+    assert part.shape == (length, batch)
+    np.testing.assert_array_equal(whole[start:], part)
+    # Every epoch is a permutation: each row once per `rows` consecutive.
+    flat = batch_indices(seed, rows, 1, 0, 2 * rows).ravel()
+    for epoch in range(2):
+        chunk = flat[epoch * rows : (epoch + 1) * rows]
+        assert sorted(chunk.tolist()) == list(range(rows))
