@@ -75,7 +75,8 @@ def topk_mask(scores: Any, k: Any) -> Any:
     The cost is linear in the number of entries: no sort and no `top_k` with
     a static `k`. `k` may be a Python int, a scalar tensor or a Keras
     variable; inside a compiled function a new value of `k` does not
-    recompile anything.
+    recompile anything. Exact for up to 2**24 entries per call (Keras's
+    PyTorch `segment_sum` counts in float32).
 
     Args:
         scores: float tensor of any shape (computed in float32).

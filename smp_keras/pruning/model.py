@@ -308,7 +308,7 @@ class ScoreWeightAdam(keras.optimizers.Adam):
         >>> w = keras.Variable(np.ones(2), name="kernel")
         >>> s = keras.Variable(np.ones(2), name="scores")
         >>> opt.apply([np.ones(2), np.ones(2)], [w, s])
-        >>> [round(float(v.numpy()[0]), 4) for v in (w, s)]
+        >>> [round(float(ops.convert_to_numpy(v)[0]), 4) for v in (w, s)]
         [0.99, 0.9]
     """
 

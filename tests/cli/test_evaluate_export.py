@@ -64,7 +64,7 @@ def test_mismatched_masks_are_rejected_whole(finished_run, tmp_path):
     masks[name] = np.ones((3, 3), bool)
     bad = str(tmp_path / "bad.smpmask")
     smpcore.save_masks_file(bad, masks)
-    with pytest.raises(ValueError, match=r"do not match the model.*shape"):
+    with pytest.raises(ValueError, match=r"(?s)do not match the model.*shape"):
         evaluate(finished_run.run_dir, bad)
 
 
