@@ -28,10 +28,10 @@ install: $(STAMP)
 
 ## The main job: prune the real all-MiniLM-L6-v2 on embedded real data.
 demo: $(STAMP)
-	$(VENV)/bin/smp demo
+	$(VENV)/bin/smp --backend jax demo
 
 demo-snli: $(STAMP)
-	$(VENV)/bin/smp demo --task snli
+	$(VENV)/bin/smp --backend jax demo --task snli
 
 ## The full test suite: lint, the backend-free core, every Keras backend, docs.
 test: $(STAMP) lint test-core test-backends test-docs
@@ -48,7 +48,7 @@ test-core: $(STAMP)
 test-backends: $(STAMP)
 	@set -e; for b in $(BACKENDS); do \
 	  echo "=== KERAS_BACKEND=$$b ==="; \
-	  KERAS_BACKEND=$$b $(PYTEST) tests/keras tests/bert tests/cli \
+	  KERAS_BACKEND=$$b $(PYTEST) tests/keras tests/bert tests/cli tests/distribute \
 	    tests/docs/test_doctests.py; \
 	done
 

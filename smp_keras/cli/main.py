@@ -21,6 +21,7 @@ from typing import Any, NoReturn
 
 from smp_keras.pruning.config import (
     DEFAULTS,
+    DISTRIBUTE_KINDS,
     HEADS,
     METHODS,
     POOLINGS,
@@ -324,6 +325,14 @@ def _add_prune(sub: Any, common: argparse.ArgumentParser) -> None:
         type=int,
         default=S,
         help="steps between checkpoints (default: about 5 a run)",
+    )
+    g.add_argument(
+        "--distribute",
+        choices=DISTRIBUTE_KINDS,
+        default=S,
+        help="data-parallel: replicate the model on every device and split "
+        "each --batch-size batch (the global batch) across them (jax, "
+        "tensorflow; default: one device)",
     )
     _eager_option(p)
     p.set_defaults(func=_cmd_prune)

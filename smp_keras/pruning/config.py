@@ -20,6 +20,7 @@ from typing import Any
 
 __all__ = [
     "DEFAULTS",
+    "DISTRIBUTE_KINDS",
     "HEADS",
     "METHODS",
     "POOLINGS",
@@ -63,6 +64,8 @@ METHODS = (
 HEADS = ("auto", "mlm", "embeddings", "prototype")
 POOLINGS = ("token", "mean")
 SCORE_INITS = ("zeros", "magnitude")
+#: Values of `distribute` other than None (one device).
+DISTRIBUTE_KINDS = ("data-parallel",)
 #: Methods that train the pre-trained weights too (the rest keep them frozen).
 WEIGHT_TRAINING_METHODS = (
     "magnitude",
@@ -315,6 +318,10 @@ class PruneConfig:
         output_dir: Run directory; None means
             ``runs/<task>-<method>-<density>``.
         overwrite: Replace an existing run directory's results.
+        distribute: None (one device) or ``"data-parallel"``: replicate
+            the model on every device (JAX: `keras.distribution`;
+            TensorFlow: `tf.distribute`; not torch) and split each batch
+            of `batch_size` examples (the global batch) across them.
 
     Raises:
         TypeError: A field has the wrong type.
@@ -366,6 +373,7 @@ class PruneConfig:
     dropout: float = 0.0
     output_dir: str | None = None
     overwrite: bool = False
+    distribute: str | None = None
 
     def __post_init__(self) -> None:
         self.model = _text(self.model, "model", optional=False)
@@ -443,6 +451,10 @@ class PruneConfig:
         self.output_dir = _text(self.output_dir, "output_dir")
         if not isinstance(self.overwrite, bool):
             raise _type_error("overwrite", "a bool", self.overwrite)
+        if self.distribute is not None:
+            self.distribute = _choice(
+                self.distribute, "distribute", DISTRIBUTE_KINDS
+            )
 
     # === Derived values ===
 

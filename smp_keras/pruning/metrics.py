@@ -9,6 +9,7 @@ import numpy as np
 from smp_keras.data import compute_metrics, postprocess_spans
 from smp_keras.model_utils import masked_layers
 from smp_keras.pruning.data import Split
+from smp_keras.pruning.distribute import predict
 
 __all__ = ["density_of", "score_split"]
 
@@ -23,7 +24,7 @@ def score_split(
     Classification and regression read the logits / prediction; span tasks
     decode answers with :func:`smp_keras.data.postprocess_spans`.
     """
-    outputs = model.predict(split.inputs, batch_size=batch_size, verbose=0)
+    outputs = predict(model, split.inputs, batch_size)
     if spec.kind == "span":
         contexts = list(split.rows[spec.text_columns[1]][:])
         answers = postprocess_spans(

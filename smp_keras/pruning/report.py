@@ -110,11 +110,11 @@ def format_density_table(table: Mapping[str, Any]) -> str:
         >>> masks = {"transformer_layer_0/query": np.array([1, 0], bool)}
         >>> print(format_density_table(density_table(
         ...     smpcore.sparsity_report(masks))))
-        layer   query    all
-        -----  ------  -----
-        0       50.0%  50.0%
-        -----  ------  -----
-        all     50.0%  50.0%
+        layer  query    all
+        -----  -----  -----
+        0      50.0%  50.0%
+        -----  -----  -----
+        all    50.0%  50.0%
     """
     types = list(table["types"])
     header = ["layer", *types, "all"]

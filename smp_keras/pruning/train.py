@@ -16,7 +16,6 @@ same steps as an uninterrupted one.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import shutil
@@ -32,8 +31,6 @@ from smp_keras.callbacks import SparsityScheduler
 from smp_keras.model_utils import masked_layers, named_masked_layers
 from smp_keras.pruning import run_dir as rd
 from smp_keras.pruning.config import (
-    KD_ALPHA,
-    KD_TEMPERATURE,
     SOFT_MOVEMENT_THRESHOLD,
     PruneConfig,
 )
@@ -43,6 +40,15 @@ from smp_keras.pruning.data import (
     load_job_data,
     select,
     task_spec,
+)
+from smp_keras.pruning.distill import (
+    DistillationLoss,
+    packed_accuracy,
+    teacher_logits,
+)
+from smp_keras.pruning.distribute import (
+    check_global_batch,
+    distribution_scope,
 )
 from smp_keras.pruning.metrics import density_of, score_split
 from smp_keras.pruning.model import (
@@ -210,7 +216,9 @@ class _Job:
         }
         self.log.append({"event": "baselines", "step": 0, **self.baselines})
         if config.teacher is not None:
-            self.teacher_logits = teacher_logits(config, self, self.total)
+            self.teacher_logits = teacher_logits(
+                config, self.tokenizer, self.spec, self.data.train, self.total
+            )
 
     # === Checkpoints ===
 
@@ -423,127 +431,6 @@ def _format_record(record: dict[str, Any], total: int) -> str:
     return "  ".join(parts)
 
 
-# === Knowledge distillation ===
-
-
-@keras.saving.register_keras_serializable(package="smp_keras")
-class DistillationLoss(keras.losses.Loss):
-    """`α · CE(y, z_s) + (1 - α) · T² · KL(softmax(z_t/T) ‖ softmax(z_s/T))`.
-
-    `y_true` packs the label and the teacher's logits: `(batch, 1 + C)`,
-    column 0 the label id, columns 1.. the teacher logits (precomputed: the
-    teacher is frozen and deterministic, so this equals online
-    distillation at a fraction of the cost). The formula is that of
-    :func:`smp_keras.make_distiller` (paper: `T = 2`, `α = 0.5`).
-
-    Example:
-        >>> y = np.array([[1.0, 0.0, 0.0]], "float32")
-        >>> z = np.array([[0.0, 0.0]], "float32")
-        >>> round(float(DistillationLoss()(y, z)), 4)  # 0.5 · ln 2
-        0.3466
-    """
-
-    def __init__(
-        self,
-        temperature: float = KD_TEMPERATURE,
-        alpha: float = KD_ALPHA,
-        name: str = "distillation",
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(name=name, **kwargs)
-        self.temperature = float(temperature)
-        self.alpha = float(alpha)
-
-    def call(self, y_true: Any, y_pred: Any) -> Any:
-        y_true = ops.cast(y_true, "float32")
-        y_pred = ops.cast(y_pred, "float32")
-        labels = ops.cast(y_true[:, 0], "int32")
-        ce = keras.losses.sparse_categorical_crossentropy(
-            labels, y_pred, from_logits=True
-        )
-        t = self.temperature
-        teacher = ops.softmax(y_true[:, 1:] / t, axis=-1)
-        log_teacher = ops.log_softmax(y_true[:, 1:] / t, axis=-1)
-        log_student = ops.log_softmax(y_pred / t, axis=-1)
-        kl = ops.sum(teacher * (log_teacher - log_student), axis=-1)
-        return self.alpha * ce + (1.0 - self.alpha) * t * t * kl
-
-    def get_config(self) -> dict[str, Any]:
-        return {
-            **super().get_config(),
-            "temperature": self.temperature,
-            "alpha": self.alpha,
-        }
-
-
-def packed_accuracy(y_true: Any, y_pred: Any) -> Any:
-    """Accuracy when `y_true` packs the label in column 0 (distillation)."""
-    labels = ops.cast(y_true[:, 0], "int32")
-    predicted = ops.cast(ops.argmax(y_pred, axis=-1), "int32")
-    return ops.cast(ops.equal(labels, predicted), "float32")
-
-
-def teacher_logits(config: PruneConfig, job: _Job, total: int) -> np.ndarray:
-    """The teacher's logits on every training row the run will visit.
-
-    `config.teacher` is a run directory of a ``fine-tune`` run (its
-    ``model/`` weights, and its head settings, prototypes from its original
-    model) or a fine-tuned model folder (head settings of this run).
-    """
-    folder = config.teacher
-    run_config = _teacher_run_config(folder)
-    if run_config is not None:
-        weights = os.path.join(folder, rd.MODEL)
-        if not os.path.isdir(weights):
-            raise FileNotFoundError(
-                f"The teacher run {folder!r} has no trained weights "
-                f"({rd.MODEL}/): use a run of --method fine-tune."
-            )
-        head_config = run_config
-    else:
-        weights, head_config = folder, config
-    teacher_config = dataclasses.replace(
-        head_config, method="fine-tune", dropout=0.0, output_dir=None
-    )
-    backbone = load_backbone(weights, teacher_config)
-    head = resolve_head(head_config.head, backbone)
-    prototypes = None
-    if head == "prototype" and run_config is not None:
-        original = load_backbone(run_config.model, teacher_config)
-        from smp_keras.bert.prototype import compute_prototypes
-
-        prototypes = compute_prototypes(
-            original, job.tokenizer, list(job.spec.words), pooling="mean"
-        )
-    teacher = build_task_model(
-        backbone,
-        job.tokenizer,
-        job.spec,
-        head=head,
-        pooling=head_config.pooling,
-        logit_scale=head_config.resolved_logit_scale(head),
-        prototypes=prototypes,
-    )
-    train = job.data.train
-    rows = np.unique(
-        batch_indices(config.seed, train.size, config.batch_size, 0, total)
-    )
-    logits = np.full((train.size, job.spec.num_labels), np.nan, "float32")
-    inputs, _ = select(train, rows)
-    logits[rows] = teacher.predict(inputs, batch_size=64, verbose=0)
-    return logits
-
-
-def _teacher_run_config(folder: str) -> PruneConfig | None:
-    path = os.path.join(folder, rd.CONFIG)
-    if not os.path.isfile(path):
-        return None
-    data = rd.read_json(path)
-    if not isinstance(data, dict) or "config" not in data:
-        return None  # a Hugging Face folder's config.json
-    return PruneConfig.from_dict(data["config"])
-
-
 # === The public entry point ===
 
 
@@ -581,6 +468,11 @@ def prune(
             None runs eagerly (`run_eagerly=True`), which saves the compile
             time of very short runs (tests).
 
+    With ``config.distribute="data-parallel"`` the whole job runs inside
+    :func:`smp_keras.pruning.distribute.distribution_scope` (JAX:
+    `keras.distribution.DataParallel`; TensorFlow:
+    `tf.distribute.MirroredStrategy`); `batch_size` is the global batch.
+
     Returns:
         A :class:`PruneResult` (also written as ``metrics.json``).
 
@@ -590,6 +482,7 @@ def prune(
             words) or a run directory that would be overwritten
             (:class:`RunDirectoryError`).
         FileNotFoundError: For missing data or model files.
+        NotImplementedError: For ``distribute="data-parallel"`` on torch.
 
     Example:
         >>> result = prune(PruneConfig(steps=300))  # doctest: +SKIP
@@ -600,6 +493,18 @@ def prune(
             f"`config` must be a PruneConfig. Received: {type(config).__name__}"
         )
     started = time.perf_counter()
+    with distribution_scope(config.distribute) as scope:
+        check_global_batch(config.batch_size, scope)
+        return _run_job(config, quiet, callbacks, jit_compile, started)
+
+
+def _run_job(
+    config: PruneConfig,
+    quiet: bool,
+    callbacks: list[keras.callbacks.Callback] | None,
+    jit_compile: bool | str | None,
+    started: float,
+) -> PruneResult:
     folder, resume = rd.check_run_dir(config)
     job = _Job(config, quiet, jit_compile)
     job.load()

@@ -247,3 +247,45 @@ def test_debug_shows_the_traceback(capsys, tmp_path):
     assert code == 1
     assert "Traceback" in err
     assert err.strip().splitlines()[-1].startswith("smp: error: ")
+
+
+def test_prune_options_map_onto_the_config(tmp_path):
+    from smp_keras.cli.main import _prune_config, build_parser
+    from smp_keras.pruning.config import PruneConfig
+
+    base = PruneConfig(task="snli", density=0.3, seed=4)
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps({"config": base.to_dict()}))
+    args = build_parser().parse_args(
+        [
+            "prune",
+            "--config",
+            str(config_file),
+            "--data-files",
+            "train=a.csv",
+            "train=b.csv",
+            "test=c.csv",
+            "--columns",
+            "text=review",
+            "--label-words",
+            "no, maybe ,yes",
+            "--density",
+            "0.2",
+            "--epochs",
+            "2",
+            "--overwrite",
+        ]
+    )
+    config = _prune_config(args)
+    assert config == PruneConfig(
+        task="snli",
+        density=0.2,
+        seed=4,
+        data_files={"train": ["a.csv", "b.csv"], "test": "c.csv"},
+        columns={"text": "review"},
+        label_words=["no", "maybe", "yes"],
+        epochs=2.0,
+        overwrite=True,
+    )
+    single = build_parser().parse_args(["prune", "--data-files", "x.jsonl"])
+    assert _prune_config(single).data_files == {"train": "x.jsonl"}

@@ -115,8 +115,8 @@ def test_export_keras_loads_without_smp_layers(finished_run, tmp_path):
     model, _, tokenizer, _ = load_pruned_model(finished_run.run_dir)
     x = _inputs(model, tokenizer, ["the film was great", "a dull plot"])
     np.testing.assert_allclose(
-        np.asarray(loaded.predict(x, verbose=0)),
-        np.asarray(model.predict(x, verbose=0)),
+        keras.ops.convert_to_numpy(loaded(x, training=False)),
+        keras.ops.convert_to_numpy(model(x, training=False)),
         atol=1e-4,
     )
 
@@ -147,12 +147,16 @@ def test_plain_keras_model_matches_every_head(
     pairs = ["who lives in rome ?", "bob"] if spec.is_pair else None
     x = _inputs(model, tokenizer, ["ada lives in rome .", "a dull plot"], pairs)
     plain = plain_keras_model(model)
-    expected = model.predict(x, verbose=0)
-    got = plain.predict(x, verbose=0)
+    expected = model(x, training=False)
+    got = plain(x, training=False)
     for key in expected if isinstance(expected, dict) else [None]:
         a = expected if key is None else expected[key]
         b = got if key is None else got[key]
-        np.testing.assert_allclose(np.asarray(b), np.asarray(a), atol=1e-4)
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(b),
+            keras.ops.convert_to_numpy(a),
+            atol=1e-4,
+        )
 
 
 def test_export_copies_and_checks_the_artifact(finished_run, tmp_path):

@@ -1,0 +1,218 @@
+"""Data-parallel pruning: one distribution scope per backend.
+
+A pruning job with ``distribute="data-parallel"`` builds, compiles and
+trains its model inside :func:`distribution_scope`:
+
+- **JAX**: :class:`keras.distribution.DataParallel` over every device
+  (`keras.distribution.list_devices()`); variables are replicated (one
+  copy, the same value on every device) and each global batch is split
+  along its first axis. When ``KERAS_DISTRIBUTION_JOB_ADDRESSES`` is set,
+  :func:`keras.distribution.initialize` first joins the multi-host job.
+- **TensorFlow**: :class:`tf.distribute.MirroredStrategy` over the
+  GPUs (else the logical CPUs); with ``TF_CONFIG`` set,
+  :class:`tf.distribute.MultiWorkerMirroredStrategy`. Variables are
+  mirrored and gradients all-reduced.
+- **torch**: not supported; the scope raises `NotImplementedError` rather
+  than silently running on one device.
+
+The batch size of the job is the *global* batch: every step sees the same
+examples as a one-device run, so masks, scores, densities and the SMP-S
+statistics are one per matrix, computed from the same (replicated) values.
+
+Unlike the rest of the library, this module asks which backend is active:
+the distribution APIs are backend-specific.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import keras
+import numpy as np
+
+from smp_keras.pruning.config import DISTRIBUTE_KINDS
+
+__all__ = [
+    "DISTRIBUTE_KINDS",
+    "check_distribute",
+    "check_global_batch",
+    "distribution_scope",
+    "predict",
+    "replica_count",
+]
+
+#: Environment variable that marks a multi-host JAX job (Keras reads it).
+JAX_JOB_ADDRESSES = "KERAS_DISTRIBUTION_JOB_ADDRESSES"
+
+
+def check_distribute(distribute: Any) -> str | None:
+    """Validates a `distribute` value; returns it.
+
+    Args:
+        distribute: None (one device) or ``"data-parallel"``.
+
+    Returns:
+        `distribute`, unchanged.
+
+    Raises:
+        TypeError: If `distribute` is neither None nor a string.
+        ValueError: If it is an unknown string.
+
+    Example:
+        >>> check_distribute("data-parallel")
+        'data-parallel'
+        >>> check_distribute("model-parallel")
+        Traceback (most recent call last):
+        ...
+        ValueError: `distribute` must be None or one of ('data-parallel',). \
+Received: distribute='model-parallel'
+    """
+    if distribute is None:
+        return None
+    if not isinstance(distribute, str):
+        raise TypeError(
+            f"`distribute` must be None or one of {DISTRIBUTE_KINDS}. "
+            f"Received: distribute={distribute!r} of type "
+            f"{type(distribute).__name__}"
+        )
+    if distribute not in DISTRIBUTE_KINDS:
+        raise ValueError(
+            f"`distribute` must be None or one of {DISTRIBUTE_KINDS}. "
+            f"Received: distribute={distribute!r}"
+        )
+    return distribute
+
+
+def _unsupported(backend: str) -> NotImplementedError:
+    return NotImplementedError(
+        f"`distribute='data-parallel'` is not supported on the {backend!r} "
+        "Keras backend. Use KERAS_BACKEND=jax (keras.distribution."
+        "DataParallel) or KERAS_BACKEND=tensorflow (tf.distribute."
+        "MirroredStrategy), or distribute=None for one device."
+    )
+
+
+def _jax_distribution() -> Any:
+    if os.environ.get(JAX_JOB_ADDRESSES):
+        keras.distribution.initialize()  # reads the KERAS_DISTRIBUTION_* vars
+    devices = keras.distribution.list_devices()
+    return keras.distribution.DataParallel(devices=devices)
+
+
+def _tf_strategy() -> Any:
+    import tensorflow as tf
+
+    if os.environ.get("TF_CONFIG"):
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    devices = tf.config.list_logical_devices("GPU")
+    devices = devices or tf.config.list_logical_devices("CPU")
+    return tf.distribute.MirroredStrategy(devices=[d.name for d in devices])
+
+
+@contextlib.contextmanager
+def distribution_scope(distribute: str | None) -> Iterator[Any]:
+    """Context in which a job builds, compiles and trains its model.
+
+    Args:
+        distribute: None (no distribution: yields None) or
+            ``"data-parallel"``.
+
+    Yields:
+        None, the :class:`keras.distribution.DataParallel` (JAX) or the
+        `tf.distribute` strategy (TensorFlow) in effect.
+
+    Raises:
+        TypeError, ValueError: For an invalid `distribute`.
+        NotImplementedError: For ``"data-parallel"`` on a backend without
+            data-parallel support (torch).
+
+    Example:
+        >>> with distribution_scope(None) as scope:
+        ...     print(scope)
+        None
+    """
+    if check_distribute(distribute) is None:
+        yield None
+        return
+    backend = keras.backend.backend()
+    if backend == "jax":
+        distribution = _jax_distribution()
+        with distribution.scope():
+            yield distribution
+    elif backend == "tensorflow":
+        strategy = _tf_strategy()
+        with strategy.scope():
+            yield strategy
+    else:
+        raise _unsupported(backend)
+
+
+def replica_count(scope: Any) -> int:
+    """Number of replicas of a scope yielded by :func:`distribution_scope`.
+
+    Example:
+        >>> replica_count(None)
+        1
+    """
+    if scope is None:
+        return 1
+    if hasattr(scope, "num_replicas_in_sync"):  # tf.distribute
+        return int(scope.num_replicas_in_sync)
+    mesh = scope.device_mesh  # keras.distribution.DataParallel
+    return int(mesh.shape[mesh.axis_names.index(scope.batch_dim_name)])
+
+
+def check_global_batch(batch_size: int, scope: Any) -> None:
+    """Checks that the global batch splits evenly over the replicas.
+
+    Args:
+        batch_size: Examples per step (the global batch).
+        scope: What :func:`distribution_scope` yielded.
+
+    Raises:
+        ValueError: If `batch_size` is not a multiple of the replica count.
+
+    Example:
+        >>> check_global_batch(32, None)
+    """
+    replicas = replica_count(scope)
+    if batch_size % replicas:
+        raise ValueError(
+            "`batch_size` (the global batch) must be a multiple of the "
+            f"number of replicas ({replicas}) with distribute="
+            f"'data-parallel'. Received: batch_size={batch_size!r}"
+        )
+
+
+def predict(model: Any, inputs: Any, batch_size: int) -> Any:
+    """`model.predict` that also works when a batch does not split evenly.
+
+    Under a `keras.distribution` distribution (JAX), every batch must split
+    evenly over the devices: the inputs are padded (repeating the last row)
+    to a multiple of the replica count, with a batch size rounded up to
+    one, and the outputs cropped back. Otherwise this is `model.predict`
+    (a `tf.distribute` strategy splits uneven batches itself).
+
+    Args:
+        model: A Keras model.
+        inputs: An array or a dict of arrays with the examples on axis 0.
+        batch_size: Examples per prediction batch.
+
+    Returns:
+        The predictions, one per example of `inputs`.
+    """
+    distribution = keras.distribution.distribution()
+    if distribution is None:
+        return model.predict(inputs, batch_size=batch_size, verbose=0)
+    replicas = replica_count(distribution)
+    n = len(keras.tree.flatten(inputs)[0])
+    pad = -n % replicas
+    batch_size = -(-batch_size // replicas) * replicas
+    padded = keras.tree.map_structure(
+        lambda a: np.concatenate([a, np.repeat(a[-1:], pad, axis=0)]), inputs
+    )
+    outputs = model.predict(padded, batch_size=batch_size, verbose=0)
+    return keras.tree.map_structure(lambda a: np.asarray(a)[:n], outputs)

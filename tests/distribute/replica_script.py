@@ -1,0 +1,110 @@
+"""Runs one short pruning job on 1 and on 2 replicas; writes a JSON report.
+
+Run as a subprocess (``python replica_script.py MODEL TRAIN VAL OUT``) so
+that the two simulated devices are set up before the backend is imported:
+`XLA_FLAGS` (set by the caller) on JAX, two logical CPU devices on
+TensorFlow (below). Not a test module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import numpy as np
+
+BACKEND = os.environ["KERAS_BACKEND"]
+#: Compiled steps on JAX (eager JAX dispatches slowly); eager on TF.
+JIT = "auto" if BACKEND == "jax" else None
+if BACKEND == "tensorflow":
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration()] * 2
+    )
+
+import keras  # noqa: E402
+
+from smp_keras.model_utils import named_masked_layers  # noqa: E402
+from smp_keras.pruning.config import PruneConfig  # noqa: E402
+from smp_keras.pruning.train import prune  # noqa: E402
+
+
+def copies(variable) -> int:
+    """How many device copies back one Keras variable (test helper)."""
+    value = variable._value  # the backend's variable, not a cast copy
+    if BACKEND == "jax":
+        sharding = value.sharding
+        if not sharding.is_fully_replicated:
+            return -1  # split, not replicated
+        return len(sharding.device_set)
+    return len(getattr(value, "values", (value,)))
+
+
+def run(model: str, files: dict, folder: str, distribute) -> dict:
+    config = PruneConfig(
+        model=model,
+        task="sst2",
+        data_files=files,
+        columns={"text": "review", "label": "stars"},
+        steps=4,
+        batch_size=8,
+        max_length=16,
+        density=0.5,
+        cooldown_steps=1,
+        eval_every=0,
+        checkpoint_every=100,
+        output_dir=os.path.join(folder, f"run_{distribute}"),
+        distribute=distribute,
+        overwrite=True,
+    )
+    result = prune(config, quiet=True, jit_compile=JIT)
+    layers = named_masked_layers(result.model)
+    stats = {
+        n: float(keras.ops.convert_to_numpy(lay.score_statistic()))
+        for n, lay in layers.items()
+    }
+    masks = {n: lay.mask() for n, lay in layers.items()}
+    np.savez(os.path.join(folder, f"masks_{distribute}.npz"), **masks)
+    return {
+        "metrics": result.metrics,
+        "kept": {n: lay.kept for n, lay in layers.items()},
+        "statistics": stats,
+        "scores_max_abs": max(
+            float(np.abs(keras.ops.convert_to_numpy(lay.scores)).max())
+            for lay in layers.values()
+        ),
+        "mask_shapes": {n: list(m.shape) for n, m in masks.items()},
+        "kernel_shapes": {
+            n: list(lay.kernel.shape) for n, lay in layers.items()
+        },
+        "copies": sorted({copies(v) for v in result.model.trainable_variables}),
+        "devices": len(keras.distribution.list_devices())
+        if BACKEND == "jax"
+        else len(tf.config.list_logical_devices("CPU")),
+        "loss": [r["loss"] for r in _log(config.output_dir) if "loss" in r],
+    }
+
+
+def _log(folder: str) -> list:
+    with open(os.path.join(folder, "train_log.jsonl")) as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def main() -> None:
+    model, train, validation, out = sys.argv[1:5]
+    files = {"train": train, "validation": validation}
+    folder = os.path.dirname(out)
+    report = {
+        "one": run(model, files, folder, None),
+        "two": run(model, files, folder, "data-parallel"),
+    }
+    with open(out + ".tmp", "w") as handle:
+        json.dump(report, handle)
+    os.replace(out + ".tmp", out)
+
+
+if __name__ == "__main__":
+    main()

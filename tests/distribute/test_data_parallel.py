@@ -1,0 +1,183 @@
+"""Data-parallel pruning: 2 replicas agree with 1 replica (same global batch).
+
+The replica runs happen in a subprocess (``replica_script.py``) so that
+the two simulated CPU devices exist before the backend is imported:
+``XLA_FLAGS=--xla_force_host_platform_device_count=2`` on JAX, two logical
+CPU devices on TensorFlow. Run under each ``KERAS_BACKEND``: the replica
+test needs JAX or TensorFlow, the error tests need torch, the config tests
+run everywhere.
+
+Tolerances (the oracle is the one-device run of the same job): masks and
+kept counts exactly equal; the SMP-S statistic of every matrix and the
+training loss within a relative 1e-5 (an all-reduce sums per-replica
+gradients in another order than one device does); task metrics within an
+absolute 1e-6 (the same predictions).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from smp_keras.pruning.config import PruneConfig
+
+BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
+SCRIPT = Path(__file__).with_name("replica_script.py")
+REPLICA_BACKENDS = ("jax", "tensorflow")
+RTOL = 1e-5
+
+
+# === Config and CLI (no Keras) ===
+
+
+def test_config_validates_and_round_trips_distribute():
+    config = PruneConfig(distribute="data-parallel")
+    assert PruneConfig.from_json(config.to_json()) == config
+    assert PruneConfig().distribute is None
+    assert not PruneConfig().same_run(config)
+    with pytest.raises(ValueError, match="`distribute` must be one of"):
+        PruneConfig(distribute="model-parallel")
+    with pytest.raises(TypeError, match="distribute=2"):
+        PruneConfig(distribute=2)
+
+
+def test_cli_flag_reaches_the_config():
+    from smp_keras.cli.main import _prune_config, build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(["prune", "--distribute", "data-parallel"])
+    assert _prune_config(args).distribute == "data-parallel"
+    assert _prune_config(parser.parse_args(["prune"])).distribute is None
+    with pytest.raises(SystemExit):
+        parser.parse_args(["prune", "--distribute", "model-parallel"])
+
+
+def test_helpers_check_values():
+    from smp_keras.pruning.distribute import (
+        check_distribute,
+        check_global_batch,
+        distribution_scope,
+    )
+
+    assert check_distribute(None) is None
+    with pytest.raises(TypeError, match="distribute=1"):
+        check_distribute(1)
+    with pytest.raises(ValueError, match="batch_size=7"):
+        check_global_batch(7, _FakeMirrored(2))
+    check_global_batch(8, _FakeMirrored(2))
+    with distribution_scope(None) as scope:
+        assert scope is None
+    with pytest.raises(ValueError, match="distribute='x'"):
+        with distribution_scope("x"):
+            pass
+
+
+class _FakeMirrored:
+    def __init__(self, replicas: int) -> None:
+        self.num_replicas_in_sync = replicas
+
+
+# === torch: a clear error, nothing written ===
+
+
+@pytest.mark.skipif(
+    BACKEND != "torch", reason="the torch error needs KERAS_BACKEND=torch"
+)
+def test_torch_refuses_data_parallel(tiny_model, data_files, tmp_path):
+    from smp_keras.pruning.train import prune
+
+    folder = tmp_path / "run"
+    config = PruneConfig(
+        model=tiny_model,
+        task="sst2",
+        data_files=data_files,
+        columns={"text": "review", "label": "stars"},
+        steps=2,
+        output_dir=str(folder),
+        distribute="data-parallel",
+    )
+    with pytest.raises(NotImplementedError, match="'torch' Keras backend"):
+        prune(config, quiet=True)
+    assert not folder.exists()
+
+
+@pytest.mark.skipif(
+    BACKEND != "torch", reason="the torch error needs KERAS_BACKEND=torch"
+)
+def test_torch_cli_error_is_one_line(tmp_path, capsys):
+    from smp_keras.cli.main import main
+
+    code = main(
+        ["prune", "--distribute", "data-parallel", "-o", str(tmp_path / "r")]
+    )
+    err = capsys.readouterr().err.strip()
+    assert code == 1
+    assert len(err.splitlines()) == 1
+    assert "NotImplementedError" in err and "'torch'" in err
+
+
+# === Two replicas against one ===
+
+
+@pytest.fixture(scope="module")
+def replica_report(tiny_model, data_files, tmp_path_factory):
+    if BACKEND not in REPLICA_BACKENDS:
+        pytest.skip(f"data-parallel runs need jax or tensorflow, not {BACKEND}")
+    folder = tmp_path_factory.mktemp("replicas")
+    out = folder / "report.json"
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": BACKEND,
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+        "CUDA_VISIBLE_DEVICES": "",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+    }
+    args = [sys.executable, str(SCRIPT), tiny_model]
+    args += [data_files["train"], data_files["validation"], str(out)]
+    done = subprocess.run(
+        args, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    masks = {
+        key: dict(np.load(folder / f"masks_{name}.npz"))
+        for key, name in (("one", "None"), ("two", "data-parallel"))
+    }
+    return report, masks
+
+
+def test_two_devices_are_used(replica_report):
+    report, _ = replica_report
+    assert report["two"]["devices"] == 2
+    # One replicated copy per device, not one variable per replica.
+    assert report["two"]["copies"] == [2]
+    assert report["one"]["copies"] == [1]
+
+
+def test_masks_are_one_per_matrix_and_equal(replica_report):
+    report, masks = replica_report
+    one, two = report["one"], report["two"]
+    assert one["mask_shapes"] == one["kernel_shapes"] == two["mask_shapes"]
+    assert one["kept"] == two["kept"]
+    assert masks["one"].keys() == masks["two"].keys()
+    for name, mask in masks["one"].items():
+        np.testing.assert_array_equal(mask, masks["two"][name], err_msg=name)
+        assert mask.sum() == one["kept"][name]
+
+
+def test_smp_s_statistics_and_metrics_agree(replica_report):
+    report, _ = replica_report
+    one, two = report["one"], report["two"]
+    assert one["statistics"].keys() == two["statistics"].keys()
+    for name, value in one["statistics"].items():
+        assert two["statistics"][name] == pytest.approx(value, rel=RTOL)
+    np.testing.assert_allclose(two["loss"], one["loss"], rtol=RTOL)
+    assert two["metrics"].keys() == one["metrics"].keys()
+    for name, value in one["metrics"].items():
+        assert two["metrics"][name] == pytest.approx(value, abs=1e-6)
