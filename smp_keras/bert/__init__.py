@@ -30,6 +30,12 @@ from smp_keras.bert.heads import (
     build_span_classifier,
 )
 from smp_keras.bert.loader import from_pretrained, tokenizer_from_pretrained
+from smp_keras.bert.prototype import (
+    PrototypeHead,
+    build_prototype_classifier,
+    build_prototype_span_classifier,
+    compute_prototypes,
+)
 from smp_keras.bert.reference_masks import (
     export_reference_masks,
     find_backbone,
@@ -47,9 +53,13 @@ __all__ = [
     "LabelWordHead",
     "MaskedMeanPooling",
     "PositionGather",
+    "PrototypeHead",
     "WeightLoader",
     "build_classifier",
+    "build_prototype_classifier",
+    "build_prototype_span_classifier",
     "build_span_classifier",
+    "compute_prototypes",
     "export_huggingface",
     "export_reference_masks",
     "find_backbone",

@@ -34,9 +34,9 @@ DEFAULTS: Mapping[str, Any] = types.MappingProxyType(
         "model": "minilm",
         "task": "rotten_tomatoes",
         "density": 0.1,
-        "steps": 600,
+        "steps": 300,
         "head": "auto",
-        "pooling": "mean",
+        "pooling": "token",
         "logit_scale": None,  # None: 20 for "prototype", 1 for the others
         "score_init": "magnitude",
         "score_init_scale": 1.0,
@@ -293,7 +293,7 @@ class PruneConfig:
             label words), ``"prototype"`` (cosine similarity to the dense
             model's embedding of each label word;
             :mod:`smp_keras.bert.prototype`) or ``"auto"`` (``"mlm"`` if
-            the checkpoint has an MLM head, else ``"prototype"``).
+            the checkpoint has an MLM head, else ``"embeddings"``).
         pooling: ``"mean"`` (mean over tokens, as sentence-transformer
             models are trained) or ``"token"`` (the ``[MASK]`` position of
             the template, else ``[CLS]``).

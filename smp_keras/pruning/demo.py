@@ -25,8 +25,8 @@ __all__ = ["DEMO_SETTINGS", "SMOKE_SETTINGS", "demo", "demo_config"]
 #: set from the experiments of issue 10).
 DEMO_SETTINGS: Mapping[str, Mapping[str, Any]] = types.MappingProxyType(
     {
-        "rotten_tomatoes": {"density": 0.1, "method": "smp-s", "steps": 600},
-        "snli": {"density": 0.1, "method": "smp-s", "steps": 600},
+        "rotten_tomatoes": {"density": 0.1, "method": "smp-s", "steps": 300},
+        "snli": {"density": 0.1, "method": "smp-s", "steps": 300},
     }
 )
 #: `--smoke`: a few steps on small evaluation subsets (CI, about a minute).

@@ -113,13 +113,14 @@ def load_tokenizer(source: str) -> Any:
 
 def resolve_head(head: str, backbone: BertBackbone) -> str:
     """`"auto"` becomes `"mlm"` if the backbone has an MLM head, else
-    `"prototype"`; `"mlm"` without one raises."""
+    `"embeddings"` (the paper's fallback, which trained best in the
+    learnability study); `"mlm"` without one raises."""
     if head == "auto":
-        return "mlm" if backbone.with_mlm_head else "prototype"
+        return "mlm" if backbone.with_mlm_head else "embeddings"
     if head == "mlm" and not backbone.with_mlm_head:
         raise ValueError(
             "head='mlm' needs a checkpoint with an MLM head, and this one "
-            "has none. Use head='prototype' (or 'auto', or 'embeddings')."
+            "has none. Use head='embeddings' (or 'auto', or 'prototype')."
         )
     return head
 

@@ -163,11 +163,13 @@ def plot_sparsity(
     """
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(7.0, 4.2), dpi=120)
+    figure = Figure(figsize=(8.0, 4.2), dpi=120)
     axes = figure.subplots()
     x = [layer + 1 for layer in table["layers"]]
+    peak = 0.0
     for kind in table["types"]:
         y = [None if v is None else 100 * v for v in table["density"][kind]]
+        peak = max([peak, *(v for v in y if v is not None)])
         axes.plot(x, y, marker="o", label=kind)
     axes.plot(
         x,
@@ -180,9 +182,9 @@ def plot_sparsity(
     axes.set_xlabel("layer")
     axes.set_ylabel("remaining weights (%)")
     axes.set_xticks(x)
-    axes.set_ylim(bottom=0)
+    axes.set_ylim(0, min(100.0, 1.15 * peak) if peak > 0 else 1.0)
     axes.grid(alpha=0.3)
-    axes.legend(fontsize=8, ncols=2, loc="best")
+    axes.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")

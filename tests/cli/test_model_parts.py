@@ -18,8 +18,8 @@ from smp_keras.bert.prototype import (
 )
 from smp_keras.layers import MaskedDense
 from smp_keras.model_utils import masked_layers
-from smp_keras.pruning.model import ScoreWeightAdam, initialize_scores
 from smp_keras.pruning.distill import DistillationLoss
+from smp_keras.pruning.model import ScoreWeightAdam, initialize_scores
 
 WORDS = ["terrible", "great", "maybe"]
 
