@@ -34,7 +34,7 @@ def core_tables() -> list[str]:
     lines = []
     for name, d in _load("core.json"):
         lines += [
-            f"### NumPy core (`{name}`, numpy {d['machine']['numpy']}, "
+            f"## NumPy core (`{name}`, numpy {d['machine']['numpy']}, "
             f"{d['machine']['cpu_count']} CPUs)",
             "",
             "| scores | density | `topk_mask` (ms) | full argsort (ms) "
@@ -67,7 +67,7 @@ def core_tables() -> list[str]:
 def masked_dense_table() -> list[str]:
     """`MaskedDense` training step versus fine-tuning a `Dense`."""
     lines = [
-        "### `MaskedDense` train step versus a trainable `Dense` "
+        "## `MaskedDense` train step versus a trainable `Dense` "
         "(x 4096×768, density 0.1)",
         "",
         "| file | backend | shape | jit | masked (ms) | dense (ms) | ratio |",
@@ -101,7 +101,7 @@ def masked_dense_table() -> list[str]:
 def bert_table() -> list[str]:
     """SMP BERT step versus transformers' PyTorch fine-tuning step."""
     lines = [
-        "### SMP BERT step versus transformers fine-tuning "
+        "## SMP BERT step versus transformers fine-tuning "
         "(all-MiniLM-L6-v2, batch 32, length 128)",
         "",
         "| file | backend | SMP step (s) | transformers step (s) | ratio "
@@ -121,7 +121,7 @@ def bert_table() -> list[str]:
 
 def main() -> None:
     lines = [
-        "## Performance",
+        "# Performance",
         "",
         "Ratios are measured side by side in one run on a 2-core CPU "
         "machine that was shared with other jobs (see each file's load "

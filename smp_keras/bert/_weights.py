@@ -67,7 +67,7 @@ class WeightLoader:
 
     def __init__(
         self,
-        getters: dict[str, Getter],
+        getters: dict[str, Callable[[], np.ndarray]],
         source: str,
         *,
         ignored: Iterable[str] = (),

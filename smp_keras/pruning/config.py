@@ -292,7 +292,7 @@ class PruneConfig:
             label words), ``"embeddings"`` (word-embedding rows of the
             label words), ``"prototype"`` (cosine similarity to the dense
             model's embedding of each label word;
-            :mod:`smp_keras.bert.prototype`) or ``"auto"`` (``"mlm"`` if
+            ``smp_keras.bert.prototype``) or ``"auto"`` (``"mlm"`` if
             the checkpoint has an MLM head, else ``"embeddings"``).
         pooling: ``"mean"`` (mean over tokens, as sentence-transformer
             models are trained) or ``"token"`` (the ``[MASK]`` position of

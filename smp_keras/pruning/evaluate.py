@@ -273,7 +273,7 @@ def export(
         keras_path: A ``.keras`` file of the pruned classifier built from
             standard Keras layers only (masks baked into the kernels), so
             loading it needs Keras alone, not this library
-            (:func:`smp_keras.pruning.plain.plain_keras_model`).
+            (``smp_keras.pruning.plain.plain_keras_model``).
         hf_folder: A ``transformers`` folder with the masks baked in
             (:func:`smp_keras.bert.export_huggingface`), served by
             ``transformers`` alone.

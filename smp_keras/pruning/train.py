@@ -4,7 +4,7 @@ The job loads the model, tokenizer and data, builds the frozen-head model,
 measures the baselines (the unpruned model with the frozen head, magnitude
 pruning at the final density without training, the majority class), trains
 with `model.fit` and :class:`smp_keras.SparsityScheduler`, and writes the
-run directory (see :mod:`smp_keras.pruning.run_dir`).
+run directory (see ``smp_keras.pruning.run_dir``).
 
 **Training in chunks.** Training runs as a sequence of `fit` calls, one per
 chunk of steps between evaluations and checkpoints. The batches of step `t`
@@ -449,7 +449,7 @@ def prune(
     build the frozen-head model, measure the baselines (unpruned model,
     magnitude pruning without training, majority class), train, and write
     ``masks.smpmask``, ``sparsity.png``, ``train_log.jsonl`` and
-    ``metrics.json`` (see :mod:`smp_keras.pruning.run_dir`). Nothing in the
+    ``metrics.json`` (see ``smp_keras.pruning.run_dir``). Nothing in the
     run directory is touched before every input has been checked.
 
     Methods: ``smp-s``/``smp-l`` learn scores of frozen weights (top-k,
@@ -469,7 +469,7 @@ def prune(
             time of very short runs (tests).
 
     With ``config.distribute="data-parallel"`` the whole job runs inside
-    :func:`smp_keras.pruning.distribute.distribution_scope` (JAX:
+    ``smp_keras.pruning.distribute.distribution_scope`` (JAX:
     `keras.distribution.DataParallel`; TensorFlow:
     `tf.distribute.MirroredStrategy`); `batch_size` is the global batch.
 
