@@ -224,8 +224,13 @@ def unpack_masks(data: bytes) -> dict[str, np.ndarray]:
     return {entry["name"]: _decode_entry(entry, payload) for entry in entries}
 
 
-def _atomic_write(path: PathLike, write: Callable[[IO[bytes]], None]) -> None:
-    """Writes a file through a temporary sibling, fsync and `os.replace`."""
+def atomic_write(path: PathLike, write: Callable[[IO[bytes]], None]) -> None:
+    """Writes a file through a temporary sibling, fsync and `os.replace`.
+
+    `write` is called with the open binary temporary file; the file appears
+    under `path` only once it is complete, and the temporary file is removed
+    if `write` fails. The folder must exist.
+    """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(
@@ -267,7 +272,7 @@ def save_masks_file(path: PathLike, masks: Mapping[str, np.ndarray]) -> None:
         OSError: If the file cannot be written.
     """
     data = pack_masks(masks)
-    _atomic_write(path, lambda file: _write_all(file, data))
+    atomic_write(path, lambda file: _write_all(file, data))
 
 
 def load_masks_file(path: PathLike) -> dict[str, np.ndarray]:
@@ -380,7 +385,7 @@ def save_reference_masks(
         OSError: If the file cannot be written.
     """
     packed = pack_reference_masks(masks)
-    _atomic_write(path, lambda file: np.save(file, packed, allow_pickle=False))
+    atomic_write(path, lambda file: np.save(file, packed, allow_pickle=False))
 
 
 def load_reference_masks(

@@ -17,17 +17,16 @@ and nothing is deleted unless the user asked for `overwrite`.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Mapping
 from typing import IO, Any
 
 import numpy as np
 
 from smp_keras.pruning.config import PruneConfig
+from smpcore.artifacts import atomic_write as smpcore_atomic_write
 
 __all__ = [
     "CHECKPOINT",
@@ -67,24 +66,8 @@ def atomic_write(path: str, write: Callable[[IO[bytes]], None]) -> None:
         path: Destination file.
         write: Called with the open binary temporary file.
     """
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder
-    )
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        umask = os.umask(0o022)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    smpcore_atomic_write(path, write)
 
 
 def write_text(path: str, text: str) -> None:
