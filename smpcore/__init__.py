@@ -22,6 +22,7 @@ from smpcore.allocation import (
 from smpcore.artifacts import (
     FORMAT_VERSION,
     MAGIC,
+    atomic_write,
     load_masks_file,
     load_reference_masks,
     pack_masks,
@@ -50,6 +51,7 @@ from smpcore.schedules import (
 __all__ = [
     "FORMAT_VERSION",
     "MAGIC",
+    "atomic_write",
     "constant_schedule",
     "cubic_density_schedule",
     "embedding_label_head",

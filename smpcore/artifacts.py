@@ -52,6 +52,7 @@ from smpcore._validation import as_bool_array, check_mapping, check_shape
 __all__ = [
     "FORMAT_VERSION",
     "MAGIC",
+    "atomic_write",
     "load_masks_file",
     "load_reference_masks",
     "pack_masks",
@@ -230,6 +231,22 @@ def atomic_write(path: PathLike, write: Callable[[IO[bytes]], None]) -> None:
     `write` is called with the open binary temporary file; the file appears
     under `path` only once it is complete, and the temporary file is removed
     if `write` fails. The folder must exist.
+
+    Args:
+        path: Destination file.
+        write: Called once with the open binary temporary file.
+
+    Raises:
+        OSError: If the folder does not exist or the file cannot be
+            written; whatever `write` raises is re-raised. In both cases
+            nothing is left under `path` or beside it.
+
+    Example:
+        >>> import os, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "x.bin")
+        >>> atomic_write(path, lambda f: f.write(b"ok"))
+        >>> open(path, "rb").read()
+        b'ok'
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
