@@ -91,6 +91,16 @@ CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
             "pooling": "token",
         },
     ),
+    "snli-magnitude-cls-50": (
+        "SNLI at 50% remaining",
+        {
+            "task": "snli",
+            "score_init": "magnitude",
+            "head": "embeddings",
+            "pooling": "token",
+            "density": 0.5,
+        },
+    ),
     "snli-zeros-cls": (
         "the paper's setting on SNLI",
         {
