@@ -15,14 +15,15 @@ sequence length 128, with the same label-word head (the hidden state at a
 - **baseline**: transformers' PyTorch ``BertModel`` + the same head,
   AdamW on all weights, ``loss.backward(); optimizer.step()`` (eager).
 
-Timing: both steps are built in one process and run alternately (smp,
-baseline, baseline, smp, ...) after ``--warmup`` steps each, so load drift
-on a shared machine hits both alike; the ratios reported are
-median(smp) / median(baseline), min / min, and the median of the per-pair
-ratios. Memory: each side is also run alone in a subprocess (warm-up + 2
-steps) and reports its peak RSS (``resource.getrusage(...).ru_maxrss``,
+Each side runs in its own subprocess (``--warmup`` steps, then ``--steps``
+timed steps) in the order baseline, smp, baseline: one process per side, so
+that thread pools and peak memory are each side's own, and the baseline
+twice to show the machine's drift during the run (``baseline_drift``:
+ratio of its two medians; far from 1 means the run is not usable).
+Reported ratios: median(smp) / median(baseline), and min / min. Each
+process also reports its peak RSS (``resource.getrusage(...).ru_maxrss``,
 including the framework's import footprint). Shared machines are noisy:
-compare ratios from one run, not absolute times.
+compare ratios from one run on a quiet machine, not absolute times.
 """
 
 from __future__ import annotations
@@ -135,13 +136,22 @@ def build_baseline(args: argparse.Namespace) -> tuple[Any, int]:
 BUILDERS = {"smp": build_smp, "baseline": build_baseline}
 
 
-def run_memory_role(args: argparse.Namespace) -> None:
-    """Subprocess: build one side, run warm-up + 2 steps, report peak RSS."""
+def run_role(args: argparse.Namespace) -> None:
+    """Subprocess: build one side, time its steps, report time and RSS."""
     step, trainable = BUILDERS[args.role](args)
-    for _ in range(max(args.warmup, 1) + 2):
+    for _ in range(args.warmup):
         step()
+    times = []
+    for _ in range(args.steps):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    result = {"peak_rss_mib": rss, "trainable_parameters": trainable}
+    result = {
+        "times_s": times,
+        "peak_rss_mib": rss,
+        "trainable_parameters": trainable,
+    }
     print("RESULT " + json.dumps(result), flush=True)
 
 
@@ -159,6 +169,8 @@ def spawn(role: str, args: argparse.Namespace) -> dict[str, Any]:
         str(args.seq_len),
         "--warmup",
         str(args.warmup),
+        "--steps",
+        str(args.steps),
         "--density",
         str(args.density),
     ]
@@ -169,22 +181,6 @@ def spawn(role: str, args: argparse.Namespace) -> dict[str, Any]:
     if done.returncode or not lines:
         raise RuntimeError(f"{role} run failed:\n{done.stderr[-4000:]}")
     return json.loads(lines[-1][len("RESULT ") :])
-
-
-def interleaved_times(args: argparse.Namespace) -> dict[str, list[float]]:
-    """Both steps in one process, alternating, so load drift hits both."""
-    steps = {role: build(args)[0] for role, build in BUILDERS.items()}
-    for step in steps.values():
-        for _ in range(args.warmup):
-            step()
-    times: dict[str, list[float]] = {role: [] for role in steps}
-    for index in range(args.steps):
-        order = list(steps) if index % 2 == 0 else list(steps)[::-1]
-        for role in order:
-            start = time.perf_counter()
-            steps[role]()
-            times[role].append(time.perf_counter() - start)
-    return times
 
 
 def versions() -> dict[str, str]:
@@ -200,27 +196,25 @@ def versions() -> dict[str, str]:
     return found
 
 
-def summarize(
-    times: dict[str, list[float]], memory: dict[str, dict[str, Any]]
-) -> dict[str, Any]:
+def summarize(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     summary: dict[str, Any] = {}
-    for role, values in times.items():
+    for role, results in runs.items():
+        values = [t for result in results for t in result["times_s"]]
         summary[role] = {
             "median_step_s": statistics.median(values),
             "min_step_s": min(values),
             "times_s": values,
-            **memory[role],
+            "peak_rss_mib": max(r["peak_rss_mib"] for r in results),
+            "trainable_parameters": results[0]["trainable_parameters"],
         }
-    pairs = [
-        s / b for s, b in zip(times["smp"], times["baseline"], strict=True)
-    ]
+    first, last = (statistics.median(r["times_s"]) for r in runs["baseline"])
+    summary["baseline_drift"] = last / first
     summary["ratio_median"] = (
         summary["smp"]["median_step_s"] / summary["baseline"]["median_step_s"]
     )
     summary["ratio_min"] = (
         summary["smp"]["min_step_s"] / summary["baseline"]["min_step_s"]
     )
-    summary["ratio_median_of_pairs"] = statistics.median(pairs)
     return summary
 
 
@@ -251,10 +245,11 @@ def main() -> None:
         KERAS_BACKEND=args.backend, HF_HUB_OFFLINE="1", TF_CPP_MIN_LOG_LEVEL="3"
     )
     if args.role:
-        run_memory_role(args)
+        run_role(args)
         return
-    memory = {role: spawn(role, args) for role in BUILDERS}
-    times = interleaved_times(args)
+    runs: dict[str, list[dict[str, Any]]] = {"baseline": [], "smp": []}
+    for role in ("baseline", "smp", "baseline"):
+        runs[role].append(spawn(role, args))
     payload = {
         "benchmark": "bert_step",
         "date": datetime.datetime.now(datetime.UTC).isoformat(),
@@ -271,7 +266,7 @@ def main() -> None:
             "load_average": os.getloadavg(),
         },
         "versions": versions(),
-        **summarize(times, memory),
+        **summarize(runs),
     }
     out = args.out or str(
         ROOT / "benchmarks" / "results" / f"bert_step_{args.backend}.json"
