@@ -68,7 +68,7 @@ def build_hf_model(spec: TinySpec, seed: int = 0) -> Any:
         max_position_embeddings=spec.max_positions,
         type_vocab_size=spec.type_vocab,
         hidden_act=spec.hidden_act,
-        initializer_range=0.3,
+        initializer_range=0.2,
     )
     model = getattr(transformers, spec.model_class)(config).eval()
     with torch.no_grad():  # non-trivial LayerNorm and bias parameters

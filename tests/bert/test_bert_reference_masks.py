@@ -74,12 +74,14 @@ def test_export_matches_independent_packing(backbone, tmp_path):
     np.testing.assert_array_equal(np.load(path), np.packbits(bits))
 
 
-def test_round_trip_through_a_classifier(backbone, tmp_path):
+def test_round_trip_through_a_classifier(tmp_path):
+    two_layers = {**SMALL, "num_layers": 2}
+    backbone = BertBackbone(**two_layers)
     _random_masks(backbone, 1)
     path = tmp_path / "masks.npy"
     export_reference_masks(backbone, path)
     expected = [layer.mask() for layer in backbone.masked_layers()]
-    other = BertBackbone(**SMALL)
+    other = BertBackbone(**two_layers)
     model = build_classifier(other, [1, 2])
     import_reference_masks(model, path)
     for layer, mask in zip(other.masked_layers(), expected, strict=True):
@@ -87,9 +89,9 @@ def test_round_trip_through_a_classifier(backbone, tmp_path):
         assert layer.kept == mask.sum()
 
 
-def test_wrong_size_is_rejected(backbone, tmp_path):
+def test_wrong_size_is_rejected(tmp_path):
     path = tmp_path / "short.npy"
-    export_reference_masks(backbone, path)
+    export_reference_masks(BertBackbone(**{**SMALL, "num_layers": 2}), path)
     smaller = BertBackbone(**{**SMALL, "num_layers": 1})
     with pytest.raises(ValueError, match="bits"):
         import_reference_masks(smaller, path)
