@@ -13,7 +13,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export HYPOTHESIS_PROFILE ?= ci
 
 .PHONY: install demo demo-snli test lint test-core test-backends test-docs \
-        docs bench clean
+        docs bench study reliability clean
 
 $(STAMP): pyproject.toml constraints/dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -49,7 +49,7 @@ test-backends: $(STAMP)
 	@set -e; for b in $(BACKENDS); do \
 	  echo "=== KERAS_BACKEND=$$b ==="; \
 	  KERAS_BACKEND=$$b $(PYTEST) tests/keras tests/bert tests/cli tests/distribute \
-	    tests/docs/test_doctests.py; \
+	    tests/reliability tests/docs/test_doctests.py; \
 	done
 
 test-docs: $(STAMP)
@@ -58,12 +58,28 @@ test-docs: $(STAMP)
 docs: $(STAMP)
 	$(VENV)/bin/sphinx-build -W --keep-going -b html docs docs/_build/html
 
+## Performance: every ratio measured side by side, then one summary table.
 bench: $(STAMP)
 	$(PY) benchmarks/bench_core.py --out benchmarks/results/core.json
-	@for b in $(BACKENDS); do \
+	@set -e; for b in $(BACKENDS); do \
 	  KERAS_BACKEND=$$b $(PY) benchmarks/bench_masked_dense.py --backend $$b \
 	    --out benchmarks/results/masked_dense_$$b.json; \
+	  $(PY) benchmarks/bench_bert_step.py --backend $$b \
+	    --out benchmarks/results/bert_step_$$b.json; \
 	done
+	$(PY) benchmarks/summarize.py
+
+## The accuracy study (hours of CPU; resumes where it stopped).
+study: $(STAMP)
+	KERAS_BACKEND=jax $(PY) benchmarks/study/run.py --all
+
+## Reliability counts for the docs: the reliability tests on every backend.
+reliability: $(STAMP)
+	@set -e; for b in $(BACKENDS); do \
+	  SMP_RELIABILITY_COUNTS=benchmarks/results/reliability/$$b.json \
+	    KERAS_BACKEND=$$b $(PYTEST) tests/reliability; \
+	done
+	$(PY) benchmarks/reliability_report.py
 
 clean:
 	rm -rf $(VENV) docs/_build .pytest_cache .mypy_cache .ruff_cache

@@ -341,19 +341,7 @@ def build_classifier(
     label_head = LabelWordHead.from_backbone(
         backbone, _checked_ids(label_ids), head=head, logit_scale=logit_scale
     )
-    inputs = _inputs(with_positions=True)
-    sequence = _sequence_output(backbone, inputs)
-    if pooling == "mean":
-        pooled = MaskedMeanPooling(name="mean_pooling")(
-            sequence, inputs["padding_mask"]
-        )
-    elif position == "cls":
-        pooled = sequence[:, 0, :]
-    else:
-        pooled = PositionGather(name="mask_gather")(
-            sequence, inputs["mask_positions"]
-        )
-    return keras.Model(inputs, label_head(pooled), name=name)
+    return _pooled_model(backbone, label_head, pooling, position, name)
 
 
 def build_span_classifier(
@@ -398,6 +386,26 @@ def build_span_classifier(
     logits = label_head(_sequence_output(backbone, inputs))
     outputs = {"start_logits": logits[..., 0], "end_logits": logits[..., 1]}
     return keras.Model(inputs, outputs, name=name)
+
+
+def _pooled_model(
+    backbone: BertBackbone, head: Any, pooling: str, position: str, name: str
+) -> keras.Model:
+    """The classifier `head(pool(backbone(inputs)))` as a functional model:
+    `pooling="mean"` (masked mean), else the `position` token."""
+    inputs = _inputs(with_positions=True)
+    sequence = _sequence_output(backbone, inputs)
+    if pooling == "mean":
+        pooled = MaskedMeanPooling(name="mean_pooling")(
+            sequence, inputs["padding_mask"]
+        )
+    elif position == "cls":
+        pooled = sequence[:, 0, :]
+    else:
+        pooled = PositionGather(name="mask_gather")(
+            sequence, inputs["mask_positions"]
+        )
+    return keras.Model(inputs, head(pooled), name=name)
 
 
 def _sequence_output(backbone: BertBackbone, inputs: dict[str, Any]) -> Any:

@@ -27,9 +27,8 @@ from keras import ops
 
 from smp_keras.bert.backbone import BertBackbone
 from smp_keras.bert.heads import (
-    MaskedMeanPooling,
-    PositionGather,
     _inputs,
+    _pooled_model,
     _sequence_output,
 )
 from smp_keras.model_utils import masked_layers
@@ -332,19 +331,7 @@ def build_prototype_classifier(
             f"position={position!r}"
         )
     head = _head(backbone, tokenizer, label_words, logit_scale, pooling)
-    inputs = _inputs(with_positions=True)
-    sequence = _sequence_output(backbone, inputs)
-    if pooling == "mean":
-        pooled = MaskedMeanPooling(name="mean_pooling")(
-            sequence, inputs["padding_mask"]
-        )
-    elif position == "cls":
-        pooled = sequence[:, 0, :]
-    else:
-        pooled = PositionGather(name="mask_gather")(
-            sequence, inputs["mask_positions"]
-        )
-    return keras.Model(inputs, head(pooled), name=name)
+    return _pooled_model(backbone, head, pooling, position, name)
 
 
 def build_prototype_span_classifier(
