@@ -17,7 +17,12 @@ from typing import Any
 
 from smp_keras.pruning.config import PruneConfig
 from smp_keras.pruning.result import PruneResult, load_result
-from smp_keras.pruning.run_dir import CONFIG, is_finished, read_json
+from smp_keras.pruning.run_dir import (
+    CONFIG,
+    RunDirectoryError,
+    is_finished,
+    read_run_config,
+)
 
 __all__ = ["DEMO_SETTINGS", "SMOKE_SETTINGS", "demo", "demo_config"]
 
@@ -77,11 +82,10 @@ def _finished(config: PruneConfig) -> PruneResult | None:
         os.path.join(folder, CONFIG)
     ):
         return None
-    data = read_json(os.path.join(folder, CONFIG))
     try:
-        previous = PruneConfig.from_dict(data["config"])
-    except (KeyError, TypeError, ValueError):
-        return None
+        previous = read_run_config(os.path.join(folder, CONFIG))
+    except RunDirectoryError:
+        return None  # not this version's run: run again
     if config.overwrite or not previous.same_run(config):
         return None
     return load_result(folder)

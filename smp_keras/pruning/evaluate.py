@@ -31,7 +31,7 @@ def _run_config(path: str | None) -> PruneConfig | None:
     data = rd.read_json(config_path)
     if not isinstance(data, dict) or "config" not in data:
         return None  # a Hugging Face model folder
-    return PruneConfig.from_dict(data["config"])
+    return rd.read_run_config(config_path)
 
 
 def _settings(run: PruneConfig | None, **overrides: Any) -> PruneConfig:
