@@ -101,6 +101,34 @@ CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
             "density": 0.5,
         },
     ),
+    "snli-magnitude-cls-600": (
+        "SNLI at 10%: does a doubled step budget close the gap?",
+        {
+            "task": "snli",
+            "score_init": "magnitude",
+            "head": "embeddings",
+            "pooling": "token",
+            "steps": 600,
+        },
+    ),
+    "rt-magnitude-cls-lr05": (
+        "a larger score learning rate (5e-2)",
+        {
+            "score_init": "magnitude",
+            "head": "embeddings",
+            "pooling": "token",
+            "learning_rate": 0.05,
+        },
+    ),
+    "rt-magnitude-cls-lr005": (
+        "a smaller score learning rate (5e-3)",
+        {
+            "score_init": "magnitude",
+            "head": "embeddings",
+            "pooling": "token",
+            "learning_rate": 0.005,
+        },
+    ),
     "snli-zeros-cls": (
         "the paper's setting on SNLI",
         {
