@@ -14,32 +14,108 @@ histogram passes, and ties at the threshold are broken by the lowest flat
 
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Any
 
+import keras
 from keras import ops
 
-__all__ = ["topk_mask", "straight_through"]
+__all__ = ["order_keys", "straight_through", "topk_mask"]
 
 _NUM_BUCKETS = 65536  # 16-bit digits: two passes cover a 32-bit key.
 _HALF_BUCKETS = 32768
 _LOW_31_BITS = 0x7FFFFFFF
 _LOW_16_BITS = 0xFFFF
+_INF_KEY = 0x7F800000  # the key of +inf; larger keys are positive NaNs
+_FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 
 
-def _order_keys(scores: Any) -> Any:
+def order_keys(scores: Any) -> Any:
     """Maps float32 scores to int32 keys with the same (signed) order.
 
     The low 31 bits of negative numbers are flipped, so that a more
     negative float gets a smaller signed integer; then negative keys are
     raised by one, which maps `-0.0` onto the key of `+0.0` (both zeros
-    tie) and keeps every other order. Only integer bit operations are used:
-    a float comparison with 0.0 would also catch subnormals on backends that
-    flush them to zero (XLA on CPU), and `where` is slow on some backends.
+    tie) and keeps every other order. NaNs get keys below the key of
+    `-inf`: negative NaNs already do, positive NaNs (keys above `+inf`'s)
+    are negated. Only integer operations are used: a float comparison with
+    0.0 would also catch subnormals on backends that flush them to zero
+    (XLA on CPU), and `where` is slow on some backends.
+
+    Comparing keys compares the floats exactly, subnormals included, on
+    every backend: `order_keys(a) > order_keys(b)` is `a > b` for numbers
+    (with `-0.0 == +0.0`), and false when `a` is NaN.
+
+    Args:
+        scores: float32 tensor of any shape.
+
+    Returns:
+        An int32 tensor of the same shape.
+
+    Example:
+    >>> import numpy as np
+    >>> from keras import ops as kops
+    >>> keys = order_keys(np.array([-1.0, -0.0, 0.0, 1e-45, np.nan], "float32"))
+    >>> kops.convert_to_numpy(keys).tolist()[:4]
+    [-1065353216, 0, 0, 1]
     """
     bits = ops.view(scores, "int32")
     sign = ops.right_shift(bits, 31)  # arithmetic: -1 if negative, else 0
     keys = ops.bitwise_xor(bits, ops.bitwise_and(sign, _LOW_31_BITS))
-    return keys - ops.right_shift(keys, 31)
+    keys = keys - ops.right_shift(keys, 31)
+    positive_nan = ops.cast(keys > _INF_KEY, "int32")
+    return keys * (1 - 2 * positive_nan)
+
+
+def _checked_scores(scores: Any) -> Any:
+    """`scores` as a float tensor; `TypeError` for any other dtype."""
+    try:
+        tensor = ops.convert_to_tensor(scores)
+    except (TypeError, ValueError) as error:
+        raise TypeError(
+            "`scores` must be a float tensor or array. Received: "
+            f"{type(scores).__name__} ({error})"
+        ) from None
+    dtype = keras.backend.standardize_dtype(tensor.dtype)
+    if dtype not in _FLOAT_DTYPES:
+        raise TypeError(
+            f"`scores` must have a float dtype {_FLOAT_DTYPES}. Received: "
+            f"scores with dtype={dtype}"
+        )
+    return tensor
+
+
+def _static_size(shape: Any) -> int | None:
+    """The number of entries of a shape, or None if a dimension is unknown."""
+    dims = tuple(shape)
+    if any(not isinstance(d, int) for d in dims):
+        return None
+    return math.prod(dims)
+
+
+def _checked_k(k: Any, size: int | None) -> Any:
+    """Checks `k`: a Python/NumPy int in `[0, size]`, or an int tensor."""
+    if isinstance(k, numbers.Integral) and not isinstance(k, bool):
+        if k < 0 or (size is not None and k > size):
+            raise ValueError(
+                f"`k` must be an int in [0, {size}] (the number of scores). "
+                f"Received: k={k!r}"
+            )
+        return int(k)
+    dtype = getattr(k, "dtype", None)
+    if isinstance(k, numbers.Number) or dtype is None:
+        raise TypeError(
+            "`k` must be an int or an integer tensor. Received: "
+            f"k={k!r} of type {type(k).__name__}"
+        )
+    dtype = keras.backend.standardize_dtype(dtype)
+    if not dtype.startswith(("int", "uint")):
+        raise TypeError(
+            f"`k` must be an int or an integer tensor. Received: k with "
+            f"dtype={dtype}"
+        )
+    return k
 
 
 def _kth_largest_bucket(buckets: Any, weights: Any, k: Any) -> tuple[Any, Any]:
@@ -70,7 +146,17 @@ def topk_mask(scores: Any, k: Any) -> Any:
     Exactly `k` entries are 1. Among equal scores at the threshold, the
     entries with the lowest flat (row-major) index are kept, so the result
     equals :func:`smpcore.topk_mask` bit for bit on every backend. `-0.0` and
-    `+0.0` are equal. NaN scores are not supported.
+    `+0.0` are equal.
+
+    Scores are compared in float32: float16 and bfloat16 scores convert
+    exactly, float64 scores are rounded first (distinct float64 values may
+    then tie, and values beyond float32's range become `±inf`).
+
+    NaN scores rank below every number, `-inf` included: a NaN is kept only
+    when `k` exceeds the number of non-NaN scores (lowest index first), so
+    the count is exactly `k` whatever the scores hold. This is the mask
+    :func:`smpcore.topk_mask` would give with every NaN replaced by a value
+    below all others (`smpcore` itself rejects NaN: a graph cannot raise).
 
     The cost is linear in the number of entries: no sort and no `top_k` with
     a static `k`. `k` may be a Python int, a scalar tensor or a Keras
@@ -79,12 +165,21 @@ def topk_mask(scores: Any, k: Any) -> Any:
     PyTorch `segment_sum` counts in float32).
 
     Args:
-        scores: float tensor of any shape (computed in float32).
-        k: number of entries to keep, `0 <= k <= scores.size` (not checked
-            when `k` is a tensor).
+        scores: float tensor of any shape (float16, bfloat16, float32 or
+            float64; compared in float32).
+        k: number of entries to keep: a Python or NumPy int in
+            `[0, scores.size]`, or an integer scalar tensor or variable,
+            whose value is clipped to `[0, scores.size]` (a graph cannot
+            raise).
 
     Returns:
         A float32 tensor of the shape of `scores` with exactly `k` ones.
+
+    Raises:
+        TypeError: If `scores` does not have a float dtype, or `k` is not an
+            int or an integer tensor.
+        ValueError: If an int `k` is outside `[0, scores.size]` (when the
+            size is known).
 
     Example:
     >>> import numpy as np
@@ -93,11 +188,14 @@ def topk_mask(scores: Any, k: Any) -> Any:
     >>> ops.convert_to_numpy(m).tolist()
     [[0.0, 1.0], [1.0, 0.0]]
     """
-    scores = ops.cast(ops.convert_to_tensor(scores), "float32")
+    scores = _checked_scores(scores)
+    k = _checked_k(k, _static_size(scores.shape))
+    scores = ops.cast(scores, "float32")
     shape = ops.shape(scores)
     # Bitcast before flattening: Keras's TF `view` needs a static last axis.
-    keys = ops.reshape(_order_keys(scores), (-1,))
-    k = ops.cast(k, "int32")
+    keys = ops.reshape(order_keys(scores), (-1,))
+    size = ops.cast(ops.shape(keys)[0], "int32")
+    k = ops.minimum(ops.maximum(ops.cast(k, "int32"), 0), size)
     ones = ops.ones_like(keys)
 
     # Pass 1: the high 16 bits (arithmetic shift, then offset to [0, 65536)).

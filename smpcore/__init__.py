@@ -22,6 +22,7 @@ from smpcore.allocation import (
 from smpcore.artifacts import (
     FORMAT_VERSION,
     MAGIC,
+    MAX_ENTRIES,
     atomic_write,
     load_masks_file,
     load_reference_masks,
@@ -51,6 +52,7 @@ from smpcore.schedules import (
 __all__ = [
     "FORMAT_VERSION",
     "MAGIC",
+    "MAX_ENTRIES",
     "atomic_write",
     "constant_schedule",
     "cubic_density_schedule",

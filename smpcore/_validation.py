@@ -10,12 +10,18 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterable, Mapping
+import operator
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+#: The largest number of entries an array can have (NumPy's index type).
+MAX_SIZE = int(np.iinfo(np.intp).max)
+
 __all__ = [
+    "MAX_SIZE",
+    "as_array",
     "as_bool_array",
     "as_float_array",
     "check_density",
@@ -56,13 +62,16 @@ def check_real(
             f"`{name}` must be a real number. Received: {name}={_short(value)}"
             f" of type {type(value).__name__}"
         )
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an int or Fraction beyond the float range
+        number = math.inf if operator.gt(value, 0) else -math.inf
     too_low = number <= low if low_open else number < low
     too_high = number >= high if high_open else number > high
     if not math.isfinite(number) or too_low or too_high:
         allowed = _describe_range(low, high, low_open, high_open)
         raise ValueError(
-            f"`{name}` must be {allowed}. Received: {name}={value!r}"
+            f"`{name}` must be {allowed}. Received: {name}={_short(value)}"
         )
     return number
 
@@ -84,8 +93,13 @@ def check_density(value: Any, name: str = "density") -> float:
     return check_real(value, name, low=0.0, high=1.0)
 
 
-def check_int(value: Any, name: str, *, minimum: int = 0) -> int:
-    """Checks that `value` is an integer (not a bool) `>= minimum`."""
+def check_int(
+    value: Any, name: str, *, minimum: int = 0, maximum: int | None = None
+) -> int:
+    """Checks that `value` is an integer (not a bool) in a range.
+
+    The range is ``[minimum, maximum]``; no upper bound if `maximum` is None.
+    """
     if isinstance(value, bool | np.bool_) or not isinstance(
         value, numbers.Integral
     ):
@@ -96,7 +110,13 @@ def check_int(value: Any, name: str, *, minimum: int = 0) -> int:
     number = int(value)
     if number < minimum:
         raise ValueError(
-            f"`{name}` must be an int >= {minimum}. Received: {name}={value!r}"
+            f"`{name}` must be an int >= {minimum}. Received: {name}="
+            f"{_short(value)}"
+        )
+    if maximum is not None and number > maximum:
+        raise ValueError(
+            f"`{name}` must be an int <= {maximum}. Received: {name}="
+            f"{_short(value)}"
         )
     return number
 
@@ -146,13 +166,28 @@ def check_same_keys(**mappings: Mapping[str, Any]) -> None:
         raise ValueError(f"{args} must have the same keys. {details}")
 
 
+def as_array(value: Any, name: str) -> np.ndarray:
+    """`np.asarray(value)`, with a `TypeError` naming `name` if it fails.
+
+    NumPy raises a bare `ValueError` for ragged nested lists and for objects
+    whose `__array__` fails; the message here names the parameter.
+    """
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError, OverflowError) as error:
+        raise TypeError(
+            f"`{name}` must be an array-like with a rectangular shape. "
+            f"Received: {name}={_short(value)} ({error})"
+        ) from None
+
+
 def as_float_array(value: Any, name: str) -> np.ndarray:
     """Converts `value` to an array with a floating dtype.
 
     Python floats and lists of them become float64. Integer, bool, complex
     and object arrays raise `TypeError`.
     """
-    array = np.asarray(value)
+    array = as_array(value, name)
     if not np.issubdtype(array.dtype, np.floating):
         raise TypeError(
             f"`{name}` must have a floating dtype (float16, float32 or "
@@ -186,8 +221,15 @@ def as_bool_array(value: Any, name: str) -> np.ndarray:
 
 
 def check_shape(value: Any, name: str) -> tuple[int, ...]:
-    """Checks a shape: an iterable of ints >= 0. Returns it as a tuple."""
-    if not isinstance(value, Iterable) or isinstance(value, str | bytes):
+    """Checks a shape: a sequence of ints >= 0. Returns it as a tuple.
+
+    Tuples, lists and 1-D integer arrays are accepted; strings, mappings,
+    sets and other unordered or one-shot iterables are not.
+    """
+    ordered = isinstance(value, Sequence) or (
+        isinstance(value, np.ndarray) and value.ndim == 1
+    )
+    if not ordered or isinstance(value, str | bytes):
         raise TypeError(
             f"`{name}` must be a tuple of ints. Received: {name}="
             f"{_short(value)}"

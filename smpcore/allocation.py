@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from smpcore._validation import (
+    MAX_SIZE,
     as_float_array,
     check_density,
     check_finite_array,
@@ -41,7 +42,9 @@ def _checked_sizes(sizes: Any, minimum: int = 0) -> dict[str, int]:
     """Checks a mapping of matrix names to weight counts."""
     sizes = check_mapping(sizes, "sizes")
     return {
-        name: check_int(size, f"sizes[{name!r}]", minimum=minimum)
+        name: check_int(
+            size, f"sizes[{name!r}]", minimum=minimum, maximum=MAX_SIZE
+        )
         for name, size in sizes.items()
     }
 
@@ -77,19 +80,22 @@ def _water_fill(a: list[float], n: list[int], density: float) -> list[float]:
     Matrices whose share would exceed 1 are clipped, and the remaining budget
     is shared again among the others, in proportion to ``a``, until none
     exceeds 1. Each round clips at least one more matrix and raises the scale
-    ``c``, so at most ``len(a)`` rounds run.
+    ``c``, so at most ``len(a)`` rounds run. The scores of the free matrices
+    are divided by their largest one first, so neither ``Σ a_i n_i`` nor the
+    scale overflows or underflows whatever the magnitude of ``a``.
     """
     clipped: set[int] = set()
     while True:
         free = [i for i in range(len(a)) if i not in clipped]
-        if not free:
-            return [1.0] * len(a)
+        top = max(a[i] for i in free)
+        w = {i: a[i] / top for i in free}  # in [0, 1], the largest is 1
         budget = density * sum(n) - sum(n[i] for i in clipped)
-        scale = max(budget, 0.0) / sum(a[i] * n[i] for i in free)
-        over = {i for i in free if a[i] * scale > 1.0}
-        if not over:
+        scale = max(budget, 0.0) / sum(w[i] * n[i] for i in free)
+        over = {i for i in free if w[i] * scale > 1.0}
+        if len(over) in (0, len(free)):  # all over: float error at density 1
             return [
-                1.0 if i in clipped else a[i] * scale for i in range(len(a))
+                1.0 if i in clipped else min(w[i] * scale, 1.0)
+                for i in range(len(a))
             ]
         clipped |= over
 
@@ -99,8 +105,11 @@ def _apportion(quotas: list[float], caps: list[int], total: int) -> list[int]:
 
     Largest-remainder (Hamilton) rounding: every count is the floor or the
     ceiling of its quota (up to float error); ties go to the earlier matrix.
-    Requires ``0 <= total <= sum(caps)``.
+    `total` is clipped to ``[0, sum(caps)]`` first (a float64 product can
+    round past ``sum(caps)`` beyond 2**53 weights), so the loops end: each
+    pass moves every count that can move by one.
     """
+    total = min(max(total, 0), sum(caps))
     counts = [
         min(max(math.floor(q), 0), c) for q, c in zip(quotas, caps, strict=True)
     ]
@@ -126,7 +135,7 @@ def _group_densities(
     shares = _water_fill(a, n, density)
     if not exact:
         return shares
-    total = topk_count(sum(n), density)
+    total = round(density * sum(n))  # topk_count, for any total size
     counts = _apportion(
         [v * m for v, m in zip(shares, n, strict=True)], n, total
     )
@@ -184,7 +193,8 @@ def smp_s_densities(
     whole weights by largest remainder, each ``v_l`` is ``k_l / n_l`` with an
     int ``k_l`` in ``[0, n_l]``, ``topk_count(n_l, v_l) == k_l``, and
     ``Σ_l k_l == topk_count(Σ_l n_l, density)`` for every group: the group
-    keeps exactly as many weights as one top-k over its matrices would. With
+    keeps exactly as many weights as one top-k over its matrices would (for
+    groups of up to 2**53 weights, where float64 counts are exact). With
     ``exact=False`` the unrounded water-filled shares are returned.
 
     Args:

@@ -21,7 +21,8 @@ positions of the ones, or of the zeros when more than half are ones; extra
 fields ``of``, ``count``, ``low_bits``). Elias-Fano needs about
 ``m (2 + log2(n / m))`` bits for ``m`` positions, near the entropy floor for
 sparse masks. Reading checks, in order, the magic, the version, the
-checksum, and the consistency of the header with the payloads; any failure
+checksum, the consistency of the header with the payloads and the total
+number of entries it declares (at most :data:`MAX_ENTRIES`); any failure
 raises `ValueError` and nothing is returned.
 
 **The reference format** of the authors' code (section 6 of the method
@@ -47,11 +48,17 @@ from typing import IO, Any
 import numpy as np
 
 from smpcore import _codecs
-from smpcore._validation import as_bool_array, check_mapping, check_shape
+from smpcore._validation import (
+    as_array,
+    as_bool_array,
+    check_mapping,
+    check_shape,
+)
 
 __all__ = [
     "FORMAT_VERSION",
     "MAGIC",
+    "MAX_ENTRIES",
     "atomic_write",
     "load_masks_file",
     "load_reference_masks",
@@ -65,6 +72,10 @@ __all__ = [
 
 MAGIC = b"\x89SMPMASK"
 FORMAT_VERSION = 1
+#: Most mask entries (weights) an artifact may declare in all: a header
+#: could claim huge all-zero masks that take no payload bytes, so the total
+#: is bounded before anything is decoded (2**32: 12x BERT-large).
+MAX_ENTRIES = 2**32
 _PREFIX = struct.Struct("<8sII")
 _DIGEST_SIZE = hashlib.sha256().digest_size
 
@@ -170,6 +181,12 @@ def _checked_header(raw: bytes, payload_length: int) -> list[dict[str, Any]]:
         offset += entry["length"]
     if offset != payload_length or len(names) != len(entries):
         raise ValueError("`data` header is inconsistent: offsets or names")
+    declared = sum(math.prod(entry["shape"]) for entry in entries)
+    if declared > MAX_ENTRIES:
+        raise ValueError(
+            f"`data` header declares {declared} mask entries, more than "
+            f"MAX_ENTRIES={MAX_ENTRIES}: refused before decoding"
+        )
     return entries
 
 
@@ -365,7 +382,7 @@ def unpack_reference_masks(
         array([ True,  True,  True])
     """
     checked = _checked_shapes(shapes)
-    packed = np.asarray(packed)
+    packed = as_array(packed, "packed")
     if packed.dtype != np.uint8 or packed.ndim != 1:
         raise TypeError(
             "`packed` must be a 1-D uint8 array. Received: "
@@ -413,7 +430,15 @@ def load_reference_masks(
     Raises:
         TypeError: If the file does not hold a 1-D uint8 array.
         ValueError: If its size does not match `shapes` or it is not a valid
-            ``.npy`` file.
+            ``.npy`` file (an empty file included).
         OSError: If the file cannot be read.
     """
-    return unpack_reference_masks(np.load(path, allow_pickle=False), shapes)
+    try:
+        packed = np.load(path, allow_pickle=False)
+    except (ValueError, EOFError) as error:  # EOFError: an empty file
+        reason = str(error) or "the file is empty"
+        raise ValueError(
+            f"`path` {os.fspath(path)!r} is not a valid .npy file of packed "
+            f"masks: {reason}"
+        ) from None
+    return unpack_reference_masks(packed, shapes)

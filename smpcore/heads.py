@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from smpcore._validation import check_int
+from smpcore._validation import as_array, check_int
 
 __all__ = [
     "embedding_label_head",
@@ -49,9 +49,9 @@ def _vocab_id(vocab: Mapping[str, int], word: str) -> int:
         if form in vocab:
             return check_int(vocab[form], f"vocab[{form!r}]")
     raise ValueError(
-        f"Label word {word!r} is not a single token of the vocabulary (tried "
-        f"{word!r} and {word.lower()!r}). Choose a word that is in the "
-        "vocabulary."
+        f"Label word {word!r} of `words` is not a single token of the "
+        f"vocabulary (tried {word!r} and {word.lower()!r}). Choose a word "
+        "that is in the vocabulary."
     )
 
 
@@ -103,8 +103,9 @@ def _tokenizer_id(tokenizer: Any, word: str) -> int:
             return ids[0]
         tried.append(f"{text!r} -> {pieces}")
     raise ValueError(
-        f"Label word {word!r} must be exactly one known token. Received "
-        f"pieces: {'; '.join(tried)}. Choose a word that is one token."
+        f"Label word {word!r} of `words` must be exactly one known token. "
+        f"Received pieces: {'; '.join(tried)}. Choose a word that is one "
+        "token."
     )
 
 
@@ -142,6 +143,12 @@ def label_word_ids(tokenizer_or_vocab: Any, words: Sequence[str]) -> list[int]:
         [2, 1]
     """
     words = _checked_words(words)
+    if isinstance(tokenizer_or_vocab, str | bytes):  # has `encode`, but no
+        raise TypeError(
+            "`tokenizer_or_vocab` must be a vocabulary mapping or a "
+            "tokenizer, not a string (load the tokenizer first). Received: "
+            f"{tokenizer_or_vocab!r}"
+        )
     if isinstance(tokenizer_or_vocab, Mapping):
         ids = [_vocab_id(tokenizer_or_vocab, word) for word in words]
     else:
@@ -158,7 +165,7 @@ def label_word_ids(tokenizer_or_vocab: Any, words: Sequence[str]) -> list[int]:
 
 def _checked_ids(label_ids: Any, vocab_size: int) -> np.ndarray:
     """Checks label ids: a non-empty sequence of ints in ``[0, vocab)``."""
-    ids = np.asarray(label_ids)
+    ids = as_array(label_ids, "label_ids")
     if ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer):
         raise TypeError(
             "`label_ids` must be a 1-D sequence of ints. "
@@ -174,7 +181,7 @@ def _checked_ids(label_ids: Any, vocab_size: int) -> np.ndarray:
 
 def _checked_matrix(value: Any, name: str) -> np.ndarray:
     """Checks a 2-D float matrix."""
-    matrix = np.asarray(value)
+    matrix = as_array(value, name)
     if not np.issubdtype(matrix.dtype, np.floating):
         raise TypeError(
             f"`{name}` must have a floating dtype. Received: dtype="
@@ -210,7 +217,7 @@ def mlm_label_head(
 
     Raises:
         TypeError: If `label_ids` is not a 1-D sequence of ints or
-            `decoder_kernel` is not a float array.
+            `decoder_kernel` or `decoder_bias` is not a float array.
         ValueError: If the shapes do not match or an id is out of range.
 
     Example:
@@ -220,7 +227,12 @@ def mlm_label_head(
         ([[9.0, 3.0], [10.0, 4.0], [11.0, 5.0]], [3.0, 1.0])
     """
     kernel = _checked_matrix(decoder_kernel, "decoder_kernel")
-    bias = np.asarray(decoder_bias)
+    bias = as_array(decoder_bias, "decoder_bias")
+    if not np.issubdtype(bias.dtype, np.floating):
+        raise TypeError(
+            "`decoder_bias` must have a floating dtype. Received: dtype="
+            f"{bias.dtype}"
+        )
     if bias.shape != kernel.shape[:1]:
         raise ValueError(
             "`decoder_bias` must have shape (vocab,) = "

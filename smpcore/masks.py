@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from smpcore._validation import (
+    MAX_SIZE,
     as_float_array,
     check_density,
     check_finite_array,
@@ -43,10 +44,13 @@ def topk_count(size: int, density: float) -> int:
 
     The count is ``round(density * size)``, with the product taken in float64
     and Python's `round` (half to even). Flooring, as the reference does, is a
-    float trap: ``int(0.29 * 100) == 28``.
+    float trap: ``int(0.29 * 100) == 28``. Beyond ``2**53`` weights the
+    float64 product is itself rounded; the count is still clipped to
+    ``size``, and density 1 keeps all of them.
 
     Args:
-        size: Number of weights, an int ``>= 0``.
+        size: Number of weights, an int in ``[0, 2**63 - 1]`` (the most
+            entries an array can have).
         density: Fraction of weights kept, a finite real in ``[0, 1]``.
 
     Returns:
@@ -54,7 +58,8 @@ def topk_count(size: int, density: float) -> int:
 
     Raises:
         TypeError: If `size` is not an int or `density` is not a real number.
-        ValueError: If `size < 0` or `density` is outside ``[0, 1]``.
+        ValueError: If `size` is out of range or `density` is outside
+            ``[0, 1]``.
 
     Example:
         >>> topk_count(100, 0.29)
@@ -62,9 +67,11 @@ def topk_count(size: int, density: float) -> int:
         >>> topk_count(10, 0.25)  # 2.5 rounds half to even
         2
     """
-    size = check_int(size, "size")
+    size = check_int(size, "size", maximum=MAX_SIZE)
     density = check_density(density)
-    return round(density * size)
+    if density == 1.0:  # float(size) rounds sizes beyond 2**53
+        return size
+    return min(round(density * size), size)
 
 
 def _checked_scores(scores: Any, name: str = "scores") -> np.ndarray:
@@ -159,7 +166,8 @@ def threshold_mask(
     """Keeps the entries whose score (or its sigmoid) exceeds `threshold`.
 
     ``M = 1[S > τ]``, or ``M = 1[σ(S) > τ]`` with ``sigmoid=True`` (soft
-    movement pruning; σ is evaluated in float64). If fewer than
+    movement pruning; σ is evaluated in float64). Both comparisons are made
+    in float64, whatever the dtype of `scores`. If fewer than
     ``topk_count(n, min_density)`` entries pass, the mask is replaced by
     ``topk_mask(scores, min_density)`` (top-k of the raw scores, as the
     reference does). Soft movement pruning keeps at least 0.5% of every
@@ -189,7 +197,7 @@ def threshold_mask(
     """
     scores = _checked_scores(scores)
     min_density = check_density(min_density, "min_density")
-    if not isinstance(sigmoid, bool):
+    if not isinstance(sigmoid, bool | np.bool_):
         raise TypeError(f"`sigmoid` must be a bool. Received: {sigmoid=!r}")
     if sigmoid:
         threshold = check_real(
@@ -197,7 +205,10 @@ def threshold_mask(
         )
         mask = _sigmoid(scores) > threshold
     else:
-        mask = scores > check_real(threshold, "threshold")
+        # A float64 threshold: a Python float would be rounded to the
+        # scores' dtype (NumPy 2 promotion), misplacing float16/float32
+        # scores next to it, and overflow for thresholds beyond its range.
+        mask = scores > np.float64(check_real(threshold, "threshold"))
     if np.count_nonzero(mask) < topk_count(scores.size, min_density):
         return topk_mask(scores, min_density)
     return mask

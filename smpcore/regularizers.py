@@ -50,10 +50,13 @@ def sigmoid(x: Any) -> np.ndarray:
     """Numerically stable logistic sigmoid, evaluated in float64.
 
     Args:
-        x: Array-like of floating dtype. ``±inf`` map to 1 and 0.
+        x: Array-like of floating dtype. ``±inf`` map to 1 and 0; NaN maps
+            to NaN, as in any NumPy ufunc (the score functions below reject
+            NaN instead).
 
     Returns:
-        A float64 array with the shape of `x`, values in ``[0, 1]``.
+        A float64 array with the shape of `x`, values in ``[0, 1]`` (or
+        NaN where `x` is NaN).
 
     Raises:
         TypeError: If `x` does not have a floating dtype.

@@ -57,17 +57,26 @@ def sparsity_report(masks: Mapping[str, np.ndarray]) -> dict[str, Any]:
     return {"matrices": matrices, "total": _entry(kept, size)}
 
 
+def _is_float(value: int | float) -> bool:
+    """Whether `value` converts to a float (huge ints do not)."""
+    try:
+        float(value)
+    except OverflowError:
+        return False
+    return True
+
+
 def _checked_report(report: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """Checks the structure produced by :func:`sparsity_report`."""
     try:
         matrices, total = dict(report["matrices"]), dict(report["total"])
         rows = [*matrices.values(), total]
         ok = all(
-            isinstance(row[key], int | float)
+            isinstance(row[key], int | float) and _is_float(row[key])
             for row in rows
             for key in ("kept", "size", "density")
         )
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, IndexError, TypeError, ValueError):
         ok = False
     if not ok:
         raise ValueError(

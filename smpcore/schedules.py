@@ -98,6 +98,7 @@ def cubic_density_schedule(
             f"warmup_steps={warmup_steps!r}, cooldown_steps={cooldown_steps!r}"
         )
     span = total - t_w - t_c
+    low, high = min(v_0, v_f), max(v_0, v_f)
 
     def schedule(step: int) -> float:
         t = _check_step(step)
@@ -105,7 +106,9 @@ def cubic_density_schedule(
             return v_0
         if t >= total - t_c:
             return v_f
-        return v_f + (v_0 - v_f) * (1.0 - (t - t_w) / span) ** p
+        # (T - t_c - t) / span is 1 - (t - t_w) / span without cancellation
+        value = v_f + (v_0 - v_f) * ((total - t_c - t) / span) ** p
+        return min(max(value, low), high)  # float cancellation stays inside
 
     return schedule
 
@@ -147,7 +150,8 @@ def regularization_schedule(
 
     def schedule(step: int) -> float:
         t = min(_check_step(step), total)
-        return lam * (1.0 - (1.0 - t / total) ** p)
+        # (T - t) / T is 1 - t / T without cancellation (exact int difference)
+        return lam * (1.0 - ((total - t) / total) ** p)
 
     return schedule
 

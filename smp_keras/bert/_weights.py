@@ -377,8 +377,33 @@ def _shard_paths(index_path: str) -> list[str]:
         raise ValueError(
             f"Could not read the shard index {index_path!r} ({error})."
         ) from error
+    if not isinstance(weight_map, dict):
+        raise ValueError(
+            f"The shard index {index_path!r} must map weight names to shard "
+            f"files. Received: weight_map of type {type(weight_map).__name__}"
+        )
     folder = os.path.dirname(index_path)
-    return [os.path.join(folder, f) for f in sorted(set(weight_map.values()))]
+    names = {_shard_name(name, index_path) for name in weight_map.values()}
+    return [os.path.join(folder, name) for name in sorted(names)]
+
+
+def _shard_name(name: Any, index_path: str) -> str:
+    """A shard's file name: a plain name in the index's folder, so that an
+    index cannot make the loader read files elsewhere."""
+    plain = (
+        isinstance(name, str)
+        and name not in ("", ".", "..")
+        and os.path.basename(name) == name
+        and "/" not in name
+        and "\\" not in name
+        and not os.path.isabs(name)
+    )
+    if not plain:
+        raise ValueError(
+            f"The shard index {index_path!r} names a shard outside its "
+            f"folder: {name!r}. Shards must be plain file names."
+        )
+    return name
 
 
 def _open_torch_bin(path: str) -> WeightLoader:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from typing import Any
 
@@ -118,8 +119,12 @@ def _layer_state(block: Any, prefix: str) -> dict[str, np.ndarray]:
 
 
 def _atomic_write(path: str, write: Any) -> None:
+    """Calls `write(tmp)` on a temporary sibling ``.NAME.*.tmp`` of `path`,
+    then renames it to `path`: `path` never holds a partial file."""
     handle, tmp = tempfile.mkstemp(
-        dir=os.path.dirname(path), prefix=".tmp-", suffix=".part"
+        dir=os.path.dirname(path),
+        prefix=f".{os.path.basename(path)}.",
+        suffix=".tmp",
     )
     os.close(handle)
     try:
@@ -131,12 +136,27 @@ def _atomic_write(path: str, write: Any) -> None:
         raise
 
 
+def _save_tokenizer(tokenizer: Any, folder: str) -> None:
+    """`tokenizer.save_pretrained` into a temporary folder, then each file
+    renamed into `folder` (no tokenizer file is ever half-written)."""
+    staging = tempfile.mkdtemp(dir=folder, prefix=".tokenizer.", suffix=".tmp")
+    try:
+        tokenizer.save_pretrained(staging)
+        for name in sorted(os.listdir(staging)):
+            source = os.path.join(staging, name)
+            if os.path.isfile(source) and not os.path.islink(source):
+                os.replace(source, os.path.join(folder, name))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def export_huggingface(
     model: Any, folder: str | os.PathLike, *, tokenizer: Any = None
 ) -> str:
     """Writes a ``transformers``-loadable folder with the masks baked in.
 
-    Writes ``config.json`` and ``model.safetensors`` (each atomically):
+    Writes ``config.json`` and ``model.safetensors`` (each atomically, as
+    are the tokenizer files):
     ``BertForMaskedLM`` layout when the backbone has an MLM head, else
     ``BertModel``. Every prunable kernel is stored as ``kernel * mask``.
 
@@ -167,5 +187,5 @@ def export_huggingface(
 
     _atomic_write(os.path.join(folder, "config.json"), write_config)
     if tokenizer is not None:
-        tokenizer.save_pretrained(folder)
+        _save_tokenizer(tokenizer, folder)
     return folder

@@ -90,6 +90,13 @@ class SparsityScheduler(keras.callbacks.Callback):
         initial_step: Step of the first batch; `None` reads the optimizer.
         verbose: 1 prints the values at the end of each epoch.
 
+    Raises:
+        TypeError: If a schedule is not callable or an argument has the
+            wrong type.
+        ValueError: If `allocation` is unknown or a number is out of range;
+            during training, if a schedule returns a value out of range
+            (a density outside `[0, 1]`, a negative or NaN λ).
+
     Example:
     >>> import numpy as np
     >>> model = keras.Sequential([keras.Input((8,)), MaskedDense(4)])
@@ -125,6 +132,11 @@ class SparsityScheduler(keras.callbacks.Callback):
                 )
         if density_schedule is None:
             raise TypeError("`density_schedule` must be a callable.")
+        if not isinstance(allocation, str):
+            raise TypeError(
+                f"`allocation` must be one of {ALLOCATIONS}. "
+                f"Received: allocation={allocation!r}"
+            )
         if allocation not in ALLOCATIONS:
             raise ValueError(
                 f"`allocation` must be one of {ALLOCATIONS}. "
@@ -170,7 +182,8 @@ class SparsityScheduler(keras.callbacks.Callback):
                     f"these use pruning_method='magnitude': {no_scores}"
                 )
         if self.initial_step is None:
-            iterations = getattr(model.optimizer, "iterations", None)
+            optimizer = getattr(model, "optimizer", None)  # None: no compile
+            iterations = getattr(optimizer, "iterations", None)
             self.step = 0 if iterations is None else _to_int(iterations)
         else:
             self.step = self.initial_step

@@ -536,11 +536,21 @@ def _data_files(values: list[str] | None) -> Any:
     return {k: v[0] if len(v) == 1 else v for k, v in files.items()}
 
 
+def _read_config(path: str) -> dict[str, Any]:
+    """The settings of a `--config` file; errors name the file."""
+    with open(path, "rb") as handle:
+        raw = handle.read()
+    try:  # json.loads reads UTF-8/16/32 bytes; anything else is an error
+        return PruneConfig.from_json(raw).to_dict()
+    except (TypeError, ValueError) as error:
+        kind = ValueError if isinstance(error, ValueError) else TypeError
+        raise kind(f"--config {path!r}: {error}") from None
+
+
 def _prune_config(args: argparse.Namespace) -> PruneConfig:
     base: dict[str, Any] = {}
     if args.config:
-        with open(args.config, encoding="utf-8") as handle:
-            base = PruneConfig.from_json(handle.read()).to_dict()
+        base = _read_config(args.config)
     fields = set(PruneConfig.__dataclass_fields__)
     given = {k: v for k, v in vars(args).items() if k in fields}
     if "data_files" in given:

@@ -82,10 +82,21 @@ def _check_tokenizer(tokenizer: Any) -> None:
         )
 
 
-def _check_lengths(max_length: int, batch_size: int) -> None:
+#: Tokenizers without a length limit report this huge `model_max_length`.
+_NO_LIMIT = 10**9
+
+
+def _check_lengths(max_length: int, batch_size: int, tokenizer: Any) -> None:
     if not isinstance(max_length, int) or max_length < 2:
         raise ValueError(
             f"`max_length` must be an integer >= 2. Received: "
+            f"max_length={max_length!r}"
+        )
+    limit = getattr(tokenizer, "model_max_length", None)
+    if isinstance(limit, int) and limit < _NO_LIMIT and max_length > limit:
+        raise ValueError(
+            f"`max_length` must be at most the tokenizer's model_max_length "
+            f"({limit}), the longest input its model accepts. Received: "
             f"max_length={max_length!r}"
         )
     if not isinstance(batch_size, int) or batch_size < 1:
@@ -182,7 +193,7 @@ def encode(
             f"Task {spec.name!r} is a span task; use encode_span instead."
         )
     _check_tokenizer(tokenizer)
-    _check_lengths(max_length, batch_size)
+    _check_lengths(max_length, batch_size, tokenizer)
     template, mask_offset = _template_ids(tokenizer, spec.template)
     budget = max_length - len(template)
     minimum = tokenizer.num_special_tokens_to_add(pair=spec.is_pair) + 1
@@ -296,7 +307,7 @@ def encode_span(
     if spec.kind != "span":
         raise ValueError(f"Task {spec.name!r} is not a span task; use encode.")
     _check_tokenizer(tokenizer)
-    _check_lengths(max_length, batch_size)
+    _check_lengths(max_length, batch_size, tokenizer)
     if not isinstance(doc_stride, int) or not 0 <= doc_stride < max_length:
         raise ValueError(
             "`doc_stride` must be an integer in [0, max_length). Received: "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -19,6 +20,7 @@ from smp_keras.data.tasks import TaskSpec, get_task
 __all__ = ["check_answers", "label_ids"]
 
 _MAX_SHOWN = 10
+_DIGITS = re.compile(r"-?[0-9]+")
 
 
 def label_ids(values: Sequence[Any], task: str | TaskSpec) -> np.ndarray:
@@ -75,7 +77,9 @@ def _class_id(value: Any, lookup: dict[str, int], n: int) -> int | None:
         key = value.strip().lower()
         if key in lookup:
             return lookup[key]
-        value = int(key) if key.lstrip("-").isdigit() else None
+        # ASCII digits only: `int` also reads "1_0", "٣" and, via isdigit,
+        # would be asked to read "²" (and fail).
+        value = int(key) if _DIGITS.fullmatch(key) else None
     if isinstance(value, float | np.floating) and float(value).is_integer():
         value = int(value)
     if isinstance(value, int | np.integer) and 0 <= value < n:

@@ -20,9 +20,11 @@ import bz2
 import codecs
 import csv
 import gzip
+import itertools
 import lzma
 import os
 import re
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -293,7 +295,7 @@ def _file_format(path: Path, file_format: str | None) -> str:
 
 
 def _check_file(path: Path, split: str, fmt: str, encoding: str) -> None:
-    """Raise early for missing, empty or undecodable files."""
+    """Raise early for missing, empty, corrupt or undecodable files."""
     where = f"`data_files[{split!r}]` ({str(path)!r})"
     if not path.is_file():
         raise FileNotFoundError(f"{where} does not exist.")
@@ -301,24 +303,58 @@ def _check_file(path: Path, split: str, fmt: str, encoding: str) -> None:
         raise ValueError(f"{where} is empty.")
     if fmt == "parquet":
         return
-    opener = _OPENERS.get(path.suffix.lower(), open)
+    opener = _OPENERS.get(path.suffix.lower())
+    if opener is None:
+        blank = _check_text(open, path, where, encoding)
+    else:
+        blank = _check_compressed(opener, path, where, encoding)
+    if blank:
+        raise ValueError(f"{where} is empty (only whitespace).")
+
+
+def _check_compressed(
+    opener: Callable[..., Any], path: Path, where: str, encoding: str
+) -> bool:
+    """`_check_text` through a decompressor; corrupt data is a ValueError."""
+    try:
+        return _check_text(opener, path, where, encoding)
+    except (OSError, EOFError, lzma.LZMAError, zlib.error) as exc:
+        raise ValueError(
+            f"{where} cannot be decompressed as {path.suffix} "
+            f"({type(exc).__name__}: {exc})."
+        ) from exc
+
+
+def _check_text(
+    opener: Callable[..., Any], path: Path, where: str, encoding: str
+) -> bool:
+    """Decodes the whole file; returns whether it is blank."""
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
     offset, blank = 0, True
     with opener(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
+        # b"" last, with final=True: a truncated multi-byte character
+        for chunk in itertools.chain(iter(lambda: f.read(1 << 20), b""), [b""]):
             try:
-                text = decoder.decode(chunk)
+                text = decoder.decode(chunk, final=not chunk)
             except UnicodeDecodeError as exc:
                 raise ValueError(
                     f"{where} is not valid {encoding} text ({exc.reason} at "
-                    f"byte {offset + exc.start}). Re-save it as UTF-8 or "
-                    "pass encoding='...' with its actual encoding, e.g. "
-                    "encoding='latin-1'."
+                    f"byte {offset + exc.start}){_bom_hint(offset, chunk)}. "
+                    "Re-save it as UTF-8 or pass encoding='...' with its "
+                    "actual encoding, e.g. encoding='latin-1'."
                 ) from exc
             offset += len(chunk)
             blank = blank and not text.strip()
-    if blank:
-        raise ValueError(f"{where} is empty (only whitespace).")
+    return blank
+
+
+def _bom_hint(offset: int, chunk: bytes) -> str:
+    """Names the encoding a byte-order mark at the start of a file gives."""
+    if offset == 0 and chunk.startswith(
+        (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+    ):
+        return "; it starts with a UTF-16 byte-order mark: it is UTF-16 text"
+    return ""
 
 
 def _load_local(
@@ -348,23 +384,59 @@ def _load_local(
         options.update(sep="\t", quoting=csv.QUOTE_NONE)
     options.update(read_options or {})
     builder = "csv" if fmt == "tsv" else fmt
-    data_files = {s: [str(p) for p in ps] for s, ps in files.items()}
+    # One split at a time: `datasets` would cast every split to the column
+    # types inferred from the first (ids in train, names in validation fail).
+    return {
+        split: _load_split(builder, fmt, split, paths, cache_dir, options)
+        for split, paths in files.items()
+    }
+
+
+def _load_split(
+    builder: str,
+    fmt: str,
+    split: str,
+    paths: list[Path],
+    cache_dir: str | os.PathLike | None,
+    options: dict[str, Any],
+) -> datasets.Dataset:
+    """One split through `datasets`, its errors as one `ValueError`."""
+    ds_lib = _import_datasets()
+    data_files = {split: [str(p) for p in paths]}
+    verbosity = ds_lib.logging.get_verbosity()
+    ds_lib.logging.set_verbosity(ds_lib.logging.CRITICAL)  # no error lines
     try:
-        loaded = _import_datasets().load_dataset(
+        return ds_lib.load_dataset(
             builder, data_files=data_files, cache_dir=cache_dir, **options
-        )
+        )[split]
     except Exception as exc:
-        empty = _EMPTY_SPLIT.search(str(exc))
-        if empty and empty.group(1) in data_files:
+        if _EMPTY_SPLIT.search(str(exc)):
             raise ValueError(
-                f"Split {empty.group(1)!r} is empty: its data_files "
-                f"{data_files[empty.group(1)]} hold no rows."
+                f"Split {split!r} is empty: its data_files "
+                f"{data_files[split]} hold no rows."
             ) from exc
+        cause = _root_cause(exc)
         raise ValueError(
-            f"Could not read {fmt} data_files {data_files}: "
-            f"{type(exc).__name__}: {exc}"
+            f"Could not read the {fmt} data_files of split {split!r} "
+            f"{data_files[split]}: {type(cause).__name__}: "
+            f"{_first_line(str(cause))}"
         ) from exc
-    return {s: loaded[s] for s in files}
+    finally:
+        ds_lib.logging.set_verbosity(verbosity)
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """The innermost exception (`datasets` wraps parser errors)."""
+    seen = {id(exc)}
+    while exc.__cause__ is not None and id(exc.__cause__) not in seen:
+        exc = exc.__cause__
+        seen.add(id(exc))
+    return exc
+
+
+def _first_line(text: str, limit: int = 300) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 def _load_hub(

@@ -17,12 +17,47 @@ from smpcore.masks import topk_count
 __all__ = ["MaskedDense", "PRUNING_METHODS"]
 
 PRUNING_METHODS = ("topk", "threshold", "sigmoid_threshold", "magnitude")
+#: Largest finite float32: thresholds and weights live in float32 variables.
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def _default_threshold(pruning_method: str, threshold: Any) -> Any:
     if threshold is not None:
         return threshold
     return 0.5 if pruning_method == "sigmoid_threshold" else 0.0
+
+
+def _check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
+    if not isinstance(value, str):
+        raise TypeError(
+            f"`{name}` must be one of {choices}. Received: {name}={value!r} "
+            f"of type {type(value).__name__}"
+        )
+    if value not in choices:
+        raise ValueError(
+            f"`{name}` must be one of {choices}. Received: {name}={value!r}"
+        )
+    return value
+
+
+def _check_bool(value: Any, name: str) -> bool:
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(
+            f"`{name}` must be a bool. Received: {name}={value!r} of type "
+            f"{type(value).__name__}"
+        )
+    return bool(value)
+
+
+def _get(getter: Any, value: Any, name: str) -> Any:
+    """`activations.get` / `initializers.get`, errors naming `name`."""
+    try:
+        return getter(value)
+    except (ValueError, TypeError) as error:
+        raise type(error)(
+            f"`{name}` is not a valid identifier: {error} Received: "
+            f"{name}={value!r}"
+        ) from None
 
 
 @keras.saving.register_keras_serializable(package="smp_keras")
@@ -54,6 +89,14 @@ class MaskedDense(keras.layers.Layer):
     - `"magnitude"`: keep the `kept` largest `|kernel|` (zero-order
       baseline); the layer has no scores and nothing learns unless
       `kernel_trainable=True`.
+
+    A score that became NaN never keeps its weight unless nothing else is
+    left to keep: top-k ranks NaN below every number (see
+    :func:`smp_keras.ops.topk_mask`; the count stays exact) and the
+    threshold methods compare false. Under a mixed precision policy (e.g.
+    `"mixed_bfloat16"`) the kernel and the scores stay float32 variables
+    and the mask is computed from them; only the matmul runs in the compute
+    dtype.
 
     With `kernel_trainable=True` the kernel and bias train too: with
     `"topk"` this is movement pruning (Sanh et al., 2020).
@@ -98,6 +141,12 @@ class MaskedDense(keras.layers.Layer):
             `[0, 1]`; 0.005 as in the reference.
         **kwargs: Base layer arguments (`name`, `dtype`, ...).
 
+    Raises:
+        TypeError: If an argument has the wrong type (e.g. `units` not an
+            int, `pruning_method` not a str, `use_bias` not a bool).
+        ValueError: If an argument is out of range or names no known
+            method, activation or initializer.
+
     Input shape:
         Tensor of shape `(..., input_dim)` (rank 1 or more).
 
@@ -137,20 +186,21 @@ class MaskedDense(keras.layers.Layer):
             raise ValueError(
                 f"`units` must be a positive int. Received: units={units!r}"
             )
-        if pruning_method not in PRUNING_METHODS:
-            raise ValueError(
-                f"`pruning_method` must be one of {PRUNING_METHODS}. "
-                f"Received: pruning_method={pruning_method!r}"
-            )
+        _check_choice(pruning_method, "pruning_method", PRUNING_METHODS)
         super().__init__(**kwargs)
         self.units = int(units)
-        self.activation = activations.get(activation)
-        self.use_bias = bool(use_bias)
+        self.activation = _get(activations.get, activation, "activation")
+        self.use_bias = _check_bool(use_bias, "use_bias")
         self.pruning_method = pruning_method
-        self.kernel_trainable = bool(kernel_trainable)
-        self.score_initializer = initializers.get(score_initializer)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_trainable = _check_bool(
+            kernel_trainable, "kernel_trainable"
+        )
+        for name, value in (
+            ("score_initializer", score_initializer),
+            ("kernel_initializer", kernel_initializer),
+            ("bias_initializer", bias_initializer),
+        ):
+            setattr(self, name, _get(initializers.get, value, name))
         self.min_density = check_density(min_density, "min_density")
         self._pending = {
             "density": check_density(density),
@@ -235,7 +285,9 @@ class MaskedDense(keras.layers.Layer):
             return check_real(
                 value, "threshold", low=0, high=1, low_open=True, high_open=True
             )
-        return check_real(value, "threshold")
+        return check_real(
+            value, "threshold", low=-_FLOAT32_MAX, high=_FLOAT32_MAX
+        )
 
     @property
     def kernel_size(self) -> int:
@@ -285,13 +337,15 @@ class MaskedDense(keras.layers.Layer):
         """Sets the weight of this layer's `mean(sigmoid(scores))` loss.
 
         Args:
-            value: A finite real `>= 0`.
+            value: A real in `[0, 3.4e38]` (finite in float32).
 
         Raises:
             TypeError: If `value` is not a real number.
-            ValueError: If `value` is negative or not finite.
+            ValueError: If `value` is negative or not finite in float32.
         """
-        value = check_real(value, "regularization_weight", low=0.0)
+        value = check_real(
+            value, "regularization_weight", low=0.0, high=_FLOAT32_MAX
+        )
         if not self.built:
             self._pending["regularization_weight"] = value
             return
@@ -368,7 +422,10 @@ class MaskedDense(keras.layers.Layer):
         if self.pruning_method == "topk":
             return ops.topk_mask(scores, self._kept)
         if self.pruning_method == "threshold":
-            return kops.cast(scores > self._threshold, "float32")
+            # Compared as order keys (ints): exact even where XLA flushes
+            # subnormal floats to zero; NaN scores compare false.
+            above = ops.order_keys(scores) > ops.order_keys(self._threshold)
+            return kops.cast(above, "float32")
         mask = kops.cast(kops.sigmoid(scores) > self._threshold, "float32")
         if self._min_kept > 0:
             mask = kops.maximum(mask, ops.topk_mask(scores, self._min_kept))

@@ -52,6 +52,13 @@ KD_TEMPERATURE = 2.0
 KD_ALPHA = 0.5
 #: Soft movement pruning: final threshold on sigmoid(scores) (reference).
 SOFT_MOVEMENT_THRESHOLD = 0.1
+#: Largest accepted `max_length`: BERT checkpoints take 512 tokens, the
+#: longest BERT-family encoders 8192; a larger value is a typo whose padded
+#: arrays would exhaust memory before the model could refuse them.
+MAX_LENGTH = 8192
+#: Largest seed: NumPy's legacy seeding (used by `keras.utils.set_random_seed`)
+#: takes 32-bit seeds.
+MAX_SEED = 2**32 - 1
 
 METHODS = (
     "smp-s",
@@ -91,14 +98,26 @@ def _type_error(name: str, expected: str, value: Any) -> TypeError:
     )
 
 
-def _int(value: Any, name: str, minimum: int, optional: bool = False) -> Any:
+def _int(
+    value: Any,
+    name: str,
+    minimum: int,
+    optional: bool = False,
+    maximum: int | None = None,
+) -> Any:
     if value is None and optional:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
         raise _type_error(name, "an int", value)
     if value < minimum:
         raise ValueError(
-            f"`{name}` must be an int >= {minimum}. Received: {name}={value!r}"
+            f"`{name}` must be an int >= {minimum}. Received: {name}="
+            f"{_short(value)}"
+        )
+    if maximum is not None and value > maximum:
+        raise ValueError(
+            f"`{name}` must be an int <= {maximum}. Received: {name}="
+            f"{_short(value)}"
         )
     return value
 
@@ -116,7 +135,10 @@ def _real(
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _type_error(name, "a real number", value)
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond the float range
+        number = math.inf if value > 0 else -math.inf
     too_low = number <= low if low_open else number < low
     if not math.isfinite(number) or too_low or number > high:
         bound = f"{'>' if low_open else '>='} {low:g}"
@@ -126,7 +148,7 @@ def _real(
             else f"in {'(' if low_open else '['}{low:g}, {high:g}]"
         )
         raise ValueError(
-            f"`{name}` must be {allowed}. Received: {name}={value!r}"
+            f"`{name}` must be {allowed}. Received: {name}={_short(value)}"
         )
     return number
 
@@ -137,7 +159,7 @@ def _choice(value: Any, name: str, choices: Sequence[str]) -> str:
     if value not in choices:
         raise ValueError(
             f"`{name}` must be one of {tuple(choices)}. Received: "
-            f"{name}={value!r}"
+            f"{name}={_short(value)}"
         )
     return value
 
@@ -273,7 +295,8 @@ class PruneConfig:
             with neither, ``DEFAULTS["steps"]``.
         epochs: Training length in passes over the training split.
         batch_size: Examples per step.
-        max_length: Tokens per example (special tokens included).
+        max_length: Tokens per example (special tokens included), in
+            ``[8, 8192]`` and at most what the model accepts.
         learning_rate: Adam learning rate of the mask scores (2e-2 in the
             paper).
         weight_learning_rate: Adam learning rate of the pre-trained weights,
@@ -311,7 +334,8 @@ class PruneConfig:
             the reported metrics; None (the default) uses all.
         checkpoint_every: Write a checkpoint every this many steps (and
             resume from the last one); None picks about 5 per run.
-        seed: Seed of the data order and of Keras's random generators.
+        seed: Seed of the data order and of Keras's random generators, an
+            int in ``[0, 2**32 - 1]``.
         dropout: Dropout rate of the backbone during training. 0 by default
             so that runs are deterministic (and a resumed run equals an
             uninterrupted one); BERT's pre-training used 0.1.
@@ -400,6 +424,8 @@ class PruneConfig:
             self.score_init_scale, "score_init_scale", low=0, low_open=True
         )
         self._check_bookkeeping()
+        if self.steps is not None:  # else known once the data is loaded
+            self.schedule_steps(self.steps)
         if self.label_names is not None and (
             self.label_words is None
             or len(self.label_words) != len(self.label_names)
@@ -421,7 +447,9 @@ class PruneConfig:
                 f"steps={self.steps!r}, epochs={self.epochs!r}"
             )
         self.batch_size = _int(self.batch_size, "batch_size", 1)
-        self.max_length = _int(self.max_length, "max_length", 8)
+        self.max_length = _int(
+            self.max_length, "max_length", 8, maximum=MAX_LENGTH
+        )
 
     def _check_optimisation(self) -> None:
         for name in ("learning_rate", "weight_learning_rate", "temperature"):
@@ -446,7 +474,7 @@ class PruneConfig:
         self.checkpoint_every = _int(
             self.checkpoint_every, "checkpoint_every", 1, optional=True
         )
-        self.seed = _int(self.seed, "seed", 0)
+        self.seed = _int(self.seed, "seed", 0, maximum=MAX_SEED)
         self.dropout = _real(self.dropout, "dropout", low=0, high=0.9)
         self.output_dir = _text(self.output_dir, "output_dir")
         if not isinstance(self.overwrite, bool):
@@ -570,12 +598,17 @@ class PruneConfig:
         accepted too.
 
         Raises:
+            TypeError: If `text` is not a str (or bytes).
             ValueError: If `text` is not JSON or not a valid config.
         """
+        if not isinstance(text, str | bytes | bytearray):
+            raise _type_error("text", "a str of JSON", text)
         try:
             data = json.loads(text)
-        except ValueError as error:
-            raise ValueError(f"The config is not valid JSON: {error}") from None
+        except ValueError as error:  # UnicodeDecodeError included
+            raise ValueError(
+                f"The config `text` is not valid JSON: {error}"
+            ) from None
         if isinstance(data, Mapping) and isinstance(
             data.get("config"), Mapping
         ):

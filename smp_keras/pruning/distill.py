@@ -139,10 +139,11 @@ def teacher_logits(
 
 
 def _teacher_run_config(folder: str) -> PruneConfig | None:
+    """The teacher run's validated config, or None for a model folder."""
     path = os.path.join(folder, rd.CONFIG)
     if not os.path.isfile(path):
         return None
     data = rd.read_json(path)
     if not isinstance(data, dict) or "config" not in data:
         return None  # a Hugging Face folder's config.json
-    return PruneConfig.from_dict(data["config"])
+    return rd.read_run_config(path)

@@ -10,13 +10,18 @@ A run directory holds::
     sparsity.png       remaining weights by layer and matrix type
     metrics.json       final results: written last; marks the run finished
 
-Every file is written to a temporary sibling and renamed into place
-(`os.replace`), so no half-written file ever appears under its final name,
-and nothing is deleted unless the user asked for `overwrite`.
+Every file is written to a temporary sibling (``.NAME.XXXXXXXX.tmp``) and
+renamed into place (`os.replace`), so no half-written file ever appears
+under its final name, and nothing is deleted unless the user asked for
+`overwrite`. A run killed mid-write leaves at most such temporary files;
+the next start on the folder removes them (only those of the run's own
+files). ``config.json`` is validated against the `PruneConfig` schema (every
+key, no other, right types) before a run resumes from it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -36,6 +41,8 @@ __all__ = [
     "check_run_dir",
     "start_run_dir",
     "read_json",
+    "read_run_config",
+    "remove_stale_temporaries",
     "save_checkpoint",
     "write_json",
 ]
@@ -50,6 +57,8 @@ CHECKPOINT = os.path.join("checkpoint", "state.npz")
 # Files and folders a run writes; `overwrite` removes only these.
 RUN_FILES = (CONFIG, METRICS, MASKS, PLOT, LOG, MODEL, "checkpoint")
 _META = "__meta__"
+# The top-level keys of config.json.
+_CONFIG_KEYS = ("config", "resolved", "smp_keras_version")
 
 
 class RunDirectoryError(ValueError):
@@ -111,18 +120,71 @@ def write_log(path: str, records: list[dict[str, Any]]) -> None:
 # === The run directory ===
 
 
+def read_run_config(path: str) -> PruneConfig:
+    """Reads and validates a run directory's ``config.json``.
+
+    The file must be a JSON object with the keys ``config`` (every
+    `PruneConfig` field, no other), ``resolved`` (an object) and
+    ``smp_keras_version`` (a string); field values are checked by
+    `PruneConfig`. Nothing in the file is used before it passes.
+
+    Args:
+        path: The ``config.json`` file.
+
+    Returns:
+        The run's `PruneConfig`.
+
+    Raises:
+        RunDirectoryError: If the file is not valid JSON or breaks the
+            schema; the message names the file and the key.
+    """
+    try:
+        data = read_json(path)
+        return _run_config_from(data)
+    except (TypeError, ValueError) as error:
+        raise RunDirectoryError(
+            f"{path!r} is not a valid run config ({error})"
+        ) from None
+
+
+def _run_config_from(data: Any) -> PruneConfig:
+    if not isinstance(data, dict):
+        raise TypeError(
+            f"it must hold a JSON object. Received: {type(data).__name__}"
+        )
+    _check_keys(data, _CONFIG_KEYS, "config.json")
+    if not isinstance(data["resolved"], dict):
+        raise TypeError("`resolved` must be a JSON object")
+    if not isinstance(data["smp_keras_version"], str):
+        raise TypeError("`smp_keras_version` must be a string")
+    config = data["config"]
+    if not isinstance(config, dict):
+        raise TypeError("`config` must be a JSON object")
+    fields = [field.name for field in dataclasses.fields(PruneConfig)]
+    _check_keys(config, fields, "config")
+    return PruneConfig.from_dict(config)
+
+
+def _check_keys(data: dict[str, Any], keys: Any, where: str) -> None:
+    missing = [key for key in keys if key not in data]
+    unknown = sorted(str(key) for key in data if key not in keys)
+    if missing or unknown:
+        raise ValueError(
+            f"`{where}` must have exactly the keys {list(keys)}. Missing: "
+            f"{missing}; unknown: {unknown}"
+        )
+
+
 def _existing_config(folder: str) -> PruneConfig | None:
     path = os.path.join(folder, CONFIG)
     if not os.path.isfile(path):
         return None
-    with open(path, encoding="utf-8") as handle:
-        text = handle.read()
     try:
-        return PruneConfig.from_json(text)
-    except (TypeError, ValueError) as error:
+        return read_run_config(path)
+    except RunDirectoryError as error:
         raise RunDirectoryError(
-            f"{path!r} is not a valid run config ({error}). Pass "
-            "--overwrite to replace this run, or choose another --output-dir."
+            f"{error}. Pass --overwrite to replace this run, or choose "
+            "another --output-dir."
         ) from None
 
 
@@ -133,7 +195,10 @@ def check_run_dir(config: PruneConfig) -> tuple[str, bool]:
     - the same config, unfinished: resume (from its checkpoint if any);
     - finished, a different config, or not a run directory: an error,
       unless `config.overwrite` (then :func:`start_run_dir` removes the
-      previous run's files, and only those a run writes).
+      previous run's files, and only those a run writes);
+    - an invalid ``config.json`` (see :func:`read_run_config`), or a
+      ``checkpoint`` or ``model`` entry that is a link or a file: an error
+      (a resumed run writes into those folders).
 
     Args:
         config: The new run's config.
@@ -149,7 +214,7 @@ def check_run_dir(config: PruneConfig) -> tuple[str, bool]:
         raise RunDirectoryError(
             f"output_dir {folder!r} exists and is not a directory."
         )
-    if not os.path.isdir(folder) or not os.listdir(folder):
+    if not os.path.isdir(folder) or not _entries(folder):
         return folder, False
     if config.overwrite:
         return folder, False
@@ -173,7 +238,23 @@ def check_run_dir(config: PruneConfig) -> tuple[str, bool]:
             f"(see {os.path.join(folder, METRICS)}). Pass --overwrite to "
             "run it again."
         )
+    _check_run_folders(folder)
     return folder, True
+
+
+def _check_run_folders(folder: str) -> None:
+    """The folders a run writes into must be real folders inside it (a
+    link would send the checkpoint or the weights elsewhere)."""
+    for name in ("checkpoint", MODEL):
+        path = os.path.join(folder, name)
+        if os.path.islink(path) or (
+            os.path.lexists(path) and not os.path.isdir(path)
+        ):
+            raise RunDirectoryError(
+                f"{path!r} must be a folder of the run, not a link or a "
+                "file: the run writes into it. Pass --overwrite to replace "
+                "it, or choose another --output-dir."
+            )
 
 
 def start_run_dir(
@@ -183,7 +264,10 @@ def start_run_dir(
     resolved: Mapping[str, Any],
 ) -> None:
     """Creates the run directory (or clears a previous run when
-    `config.overwrite`) and writes ``config.json``; nothing on resume."""
+    `config.overwrite`) and writes ``config.json``; on resume, only removes
+    the temporary files a killed run left."""
+    if os.path.isdir(folder):
+        remove_stale_temporaries(folder)
     if resume:
         return
     os.makedirs(folder, exist_ok=True)
@@ -217,6 +301,57 @@ def _remove_run_files(folder: str) -> None:
             shutil.rmtree(path)
         elif os.path.lexists(path):
             os.unlink(path)
+
+
+def _is_temporary(name: str, final_names: Any = None) -> bool:
+    """Whether `name` is a temporary of `atomic_write` (``.NAME.*.tmp``),
+    for one of `final_names` when given."""
+    if not (name.startswith(".") and name.endswith(".tmp")):
+        return False
+    if final_names is None:
+        return True
+    return any(name.startswith(f".{final}.") for final in final_names)
+
+
+def _entries(folder: str) -> list[str]:
+    """The names in `folder`, without temporaries of the run's files."""
+    return [
+        name
+        for name in os.listdir(folder)
+        if not _is_temporary(name, RUN_FILES)
+    ]
+
+
+def remove_stale_temporaries(folder: str) -> list[str]:
+    """Removes the temporary files a killed run left in its directory.
+
+    Only temporaries of the run's own files are removed: ``.NAME.*.tmp``
+    for the files of ``RUN_FILES`` in `folder`, and every ``.*.tmp``
+    in its ``checkpoint/`` and ``model/`` folders (which only a run
+    writes). Nothing else is touched.
+
+    Returns:
+        The paths removed.
+    """
+    removed = []
+    places = [
+        (folder, RUN_FILES),
+        (os.path.join(folder, "checkpoint"), None),
+        (os.path.join(folder, MODEL), None),
+    ]
+    for place, finals in places:
+        if not os.path.isdir(place) or os.path.islink(place):
+            continue
+        for name in os.listdir(place):
+            path = os.path.join(place, name)
+            if not _is_temporary(name, finals) or os.path.islink(path):
+                continue
+            if os.path.isdir(path):
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+            removed.append(path)
+    return removed
 
 
 def is_finished(folder: str) -> bool:

@@ -269,6 +269,7 @@ class _Job:
                 "Resume with the same backend, or pass --overwrite to start "
                 "again."
             )
+        self._check_checkpoint(path, arrays, meta)
         for i, variable in enumerate(variables):
             variable.assign(arrays[f"var_{i}"])
         for i, variable in enumerate(optimizer_variables):
@@ -278,6 +279,49 @@ class _Job:
         self.curve = list(meta["curve"])
         self.log = list(meta["log"])
         return int(meta["step"])
+
+    def _expected_arrays(self) -> dict[str, tuple[tuple[int, ...], str]]:
+        """`{name: (shape, dtype)}` of every array a checkpoint holds."""
+        expected = {}
+        for prefix, variables in (
+            ("var", self._saved_variables()),
+            ("opt", self.model.optimizer.variables),
+        ):
+            for i, variable in enumerate(variables):
+                dtype = keras.backend.standardize_dtype(variable.dtype)
+                expected[f"{prefix}_{i}"] = (tuple(variable.shape), dtype)
+        if self.config.teacher is not None:
+            shape = (self.data.train.size, self.spec.num_labels)
+            expected["teacher_logits"] = (shape, "float32")
+        return expected
+
+    def _check_checkpoint(
+        self, path: str, arrays: dict[str, np.ndarray], meta: dict[str, Any]
+    ) -> None:
+        """Checks a checkpoint against this job before anything is used."""
+        expected = self._expected_arrays()
+        problems = [
+            f"array {name!r} missing" for name in expected if name not in arrays
+        ]
+        problems += [
+            f"unknown array {name!r}" for name in arrays if name not in expected
+        ]
+        for name, (shape, dtype) in expected.items():
+            array = arrays.get(name)
+            if array is not None and (
+                array.shape != shape
+                or not np.can_cast(array.dtype, dtype, casting="same_kind")
+            ):
+                problems.append(
+                    f"array {name!r} is {array.dtype}{list(array.shape)}, "
+                    f"expected {dtype}{list(shape)}"
+                )
+        problems += _meta_problems(meta, self.total)
+        if problems:
+            raise rd.RunDirectoryError(
+                f"The checkpoint {path!r} is invalid: {'; '.join(problems)}. "
+                "Pass --overwrite to start the run again."
+            )
 
     # === Training ===
 
@@ -418,6 +462,28 @@ class _Job:
         rd.write_json(os.path.join(folder, rd.METRICS), result.to_dict())
         shutil.rmtree(os.path.join(folder, "checkpoint"), ignore_errors=True)
         return result
+
+
+def _meta_problems(meta: dict[str, Any], total: int) -> list[str]:
+    """What is wrong with a checkpoint's metadata (empty if nothing)."""
+    problems = []
+    step = meta.get("step")
+    if type(step) is not int or not 0 < step < total:
+        problems.append(f"`step` must be an int in [1, {total}), got {step!r}")
+    baselines = meta.get("baselines")
+    if not isinstance(baselines, dict) or set(baselines) != {
+        "zero_shot",
+        "magnitude",
+        "majority",
+    }:
+        problems.append("`baselines` must be an object of the 3 baselines")
+    for key in ("curve", "log"):
+        value = meta.get(key)
+        if not isinstance(value, list) or not all(
+            isinstance(item, dict) for item in value
+        ):
+            problems.append(f"`{key}` must be a list of objects")
+    return problems
 
 
 def _format_record(record: dict[str, Any], total: int) -> str:

@@ -1,154 +1,39 @@
 """Fixtures for the pruning job and the `smp` command (run per backend).
 
-A tiny random `BertForMaskedLM` (transformers, saved with
-`save_pretrained`) with a `BertTokenizerFast` built from a small vocabulary
-file, and small local data files for every task type: single sentence,
-sentence pair, regression and extractive QA. The labels follow simple word
-rules, so the data are learnable but nothing is hard-coded about the model.
+A tiny random `BertForMaskedLM` with a `BertTokenizerFast`, and small local
+data files for every task type: single sentence, sentence pair, regression
+and extractive QA (built by ``tests/tiny_bert.py``). The labels follow
+simple word rules, so the data are learnable but nothing is hard-coded
+about the model.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import random
-from pathlib import Path
 from typing import Any
 
 import pytest
 from cli_test_utils import make_config, run_prune
+from tiny_bert import (
+    pair_rows,
+    qa_rows,
+    regression_rows,
+    save_tiny_bert,
+    single_rows,
+    write_csv,
+    write_jsonl,
+)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
-POSITIVE = ["great", "good", "fine", "lovely", "superb"]
-NEGATIVE = ["terrible", "bad", "awful", "boring", "dull"]
-FILLER = ["the", "film", "movie", "was", "a", "plot", "it", "very", "and"]
-NAMES = ["ada", "bob", "cy", "dee"]
-PLACES = ["paris", "rome", "oslo", "lima"]
-OTHER = [
-    "yes",
-    "no",
-    "maybe",
-    "start",
-    "end",
-    "who",
-    "where",
-    "lives",
-    "in",
-    "is",
-    "what",
-    "incorrect",
-    "correct",
-    ".",
-    ",",
-    "?",
-]
-SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-VOCAB = SPECIALS + POSITIVE + NEGATIVE + FILLER + NAMES + PLACES + OTHER
-
-
-def _sentence(rng: random.Random, sentiment: int) -> str:
-    words = rng.sample(FILLER, 4)
-    pool = POSITIVE if sentiment else NEGATIVE
-    words.insert(rng.randrange(5), rng.choice(pool))
-    return " ".join(words)
-
-
-def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> str:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return str(path)
-
-
-def _write_csv(path: Path, rows: list[dict[str, Any]]) -> str:
-    keys = list(rows[0])
-    lines = [",".join(keys)]
-    lines += [",".join(str(r[k]) for k in keys) for r in rows]
-    path.write_text("\n".join(lines) + "\n")
-    return str(path)
-
-
-def _single(rng: random.Random, n: int) -> list[dict[str, Any]]:
-    rows = []
-    for i in range(n):
-        label = i % 2
-        rows.append({"review": _sentence(rng, label), "stars": label})
-    return rows
-
-
-def _pair(rng: random.Random, n: int) -> list[dict[str, Any]]:
-    names = ["entailment", "neutral", "contradiction"]
-    rows = []
-    for i in range(n):
-        label = i % 3
-        first = _sentence(rng, 1)
-        second = {0: first, 1: _sentence(rng, 1), 2: _sentence(rng, 0)}[label]
-        rows.append(
-            {"premise": first, "hypothesis": second, "label": names[label]}
-        )
-    return rows
-
-
-def _regression(rng: random.Random, n: int) -> list[dict[str, Any]]:
-    rows = []
-    for i in range(n):
-        same = i % 2
-        a = _sentence(rng, 1)
-        b = a if same else _sentence(rng, 0)
-        rows.append(
-            {
-                "sentence1": a,
-                "sentence2": b,
-                "label": 4.0 * same + 0.1 * (i % 3),
-            }
-        )
-    return rows
-
-
-def _qa(rng: random.Random, n: int) -> list[dict[str, Any]]:
-    rows = []
-    for i in range(n):
-        name, place = rng.choice(NAMES), rng.choice(PLACES)
-        context = f"{name} lives in {place} . the film was good ."
-        rows.append(
-            {
-                "id": str(i),
-                "question": f"where {name} lives ?",
-                "context": context,
-                "answers": {
-                    "text": [place],
-                    "answer_start": [context.index(place)],
-                },
-            }
-        )
-    return rows
-
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> str:
     """Folder of a tiny random BertForMaskedLM with its fast tokenizer."""
-    import torch
-    import transformers
-
-    folder = tmp_path_factory.mktemp("tiny_bert")
-    vocab = folder / "vocab.txt"
-    vocab.write_text("\n".join(VOCAB) + "\n")
-    tokenizer = transformers.BertTokenizerFast(str(vocab), do_lower_case=True)
-    torch.manual_seed(0)
-    config = transformers.BertConfig(
-        vocab_size=len(VOCAB),
-        hidden_size=16,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=32,
-        max_position_embeddings=64,
-        initializer_range=0.3,
-    )
-    model = transformers.BertForMaskedLM(config).eval()
-    model.save_pretrained(str(folder))
-    tokenizer.save_pretrained(str(folder))
-    return str(folder)
+    return save_tiny_bert(tmp_path_factory.mktemp("tiny_bert"))
 
 
 @pytest.fixture(scope="session")
@@ -158,10 +43,10 @@ def data_files(tmp_path_factory) -> dict[str, dict[str, str]]:
     rng = random.Random(0)
     files: dict[str, dict[str, str]] = {}
     makers = {
-        "single": (_single, _write_csv, "csv"),
-        "pair": (_pair, _write_jsonl, "jsonl"),
-        "regression": (_regression, _write_jsonl, "jsonl"),
-        "qa": (_qa, _write_jsonl, "jsonl"),
+        "single": (single_rows, write_csv, "csv"),
+        "pair": (pair_rows, write_jsonl, "jsonl"),
+        "regression": (regression_rows, write_jsonl, "jsonl"),
+        "qa": (qa_rows, write_jsonl, "jsonl"),
     }
     for kind, (make, write, ext) in makers.items():
         files[kind] = {

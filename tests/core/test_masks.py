@@ -200,7 +200,9 @@ def test_magnitude_mask_rejects_integers() -> None:
 
 @given(score_arrays(), st.floats(-3, 3))
 def test_threshold_mask_is_comparison(scores: np.ndarray, tau: float) -> None:
-    np.testing.assert_array_equal(threshold_mask(scores, tau), scores > tau)
+    # Compared exactly (float64), not in the dtype of `scores`.
+    expected = scores.astype(np.float64) > tau
+    np.testing.assert_array_equal(threshold_mask(scores, tau), expected)
 
 
 @given(score_arrays(), st.floats(0.01, 0.99), densities)
