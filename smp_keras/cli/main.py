@@ -668,6 +668,9 @@ def _configure(args: argparse.Namespace) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    quiet_bars = os.environ["HF_DATASETS_DISABLE_PROGRESS_BARS"] == "1"
+    if quiet_bars and "datasets" in sys.modules:  # imported first: too late
+        sys.modules["datasets"].disable_progress_bars()  # for the env var
     if not args.debug:
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         warnings.filterwarnings("ignore", category=FutureWarning)
