@@ -232,9 +232,9 @@ class BertTransformerLayer(keras.layers.Layer):
             kernel_trainable=self.kernel_trainable,
             kernel_initializer=_initializer(self.initializer_range),
             dtype=self.dtype_policy,
+            matrix_type=name,
             name=name,
         )
-        layer.matrix_type = name
         return layer
 
     def _layer_norm(self, name: str) -> keras.layers.LayerNormalization:

@@ -23,7 +23,8 @@ ALLOCATIONS = ("uniform", "smp_s", "global")
 def matrix_group(layer: MaskedDense) -> str:
     """The SMP-S group of a layer: its matrix type.
 
-    The layer's `matrix_type` attribute if set (the BERT backbone sets
+    The layer's `matrix_type` (a constructor argument, saved in its config;
+    the BERT backbone sets
     `"query"`, `"key"`, `"value"`, `"attention_output"`, `"intermediate"`,
     `"output"`), else its name with the digits removed (so `dense_0` and
     `dense_1` share the group `dense_`).

@@ -139,6 +139,10 @@ class MaskedDense(keras.layers.Layer):
             respectively (both keep the entries with positive scores).
         min_density: Smallest kept fraction of `"sigmoid_threshold"`, in
             `[0, 1]`; 0.005 as in the reference.
+        matrix_type: Optional non-empty str, the kind of matrix (e.g.
+            `"query"`, `"intermediate"`): SMP-S shares one budget among the
+            layers of a type (:func:`smp_keras.callbacks.matrix_group`).
+            Saved in the config; `None` groups layers by their name.
         **kwargs: Base layer arguments (`name`, `dtype`, ...).
 
     Raises:
@@ -176,6 +180,7 @@ class MaskedDense(keras.layers.Layer):
         density: float = 1.0,
         threshold: float | None = None,
         min_density: float = 0.005,
+        matrix_type: str | None = None,
         **kwargs: Any,
     ) -> None:
         if isinstance(units, bool) or not isinstance(units, int | np.integer):
@@ -202,6 +207,17 @@ class MaskedDense(keras.layers.Layer):
         ):
             setattr(self, name, _get(initializers.get, value, name))
         self.min_density = check_density(min_density, "min_density")
+        if matrix_type is not None and not isinstance(matrix_type, str):
+            raise TypeError(
+                "`matrix_type` must be a non-empty str or None. Received: "
+                f"matrix_type={matrix_type!r}"
+            )
+        if matrix_type == "":
+            raise ValueError(
+                "`matrix_type` must be a non-empty str or None. Received: "
+                "matrix_type=''"
+            )
+        self.matrix_type = matrix_type
         self._pending = {
             "density": check_density(density),
             "threshold": self._check_threshold(
@@ -614,4 +630,6 @@ class MaskedDense(keras.layers.Layer):
             "threshold": self.threshold,
             "min_density": self.min_density,
         }
+        if self.matrix_type is not None:  # configs of 0.1 stay loadable
+            config["matrix_type"] = self.matrix_type
         return {**super().get_config(), **config}

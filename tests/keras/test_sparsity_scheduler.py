@@ -195,3 +195,23 @@ def test_matrix_group_and_bad_arguments(rng):
         callback = SparsityScheduler(lambda t: 0.5, allocation="smp_s")
         callback.set_model(model)
         callback.on_train_begin()
+
+
+def test_matrix_type_is_saved_and_groups_after_reload(rng, tmp_path):
+    inputs = keras.Input((8,))
+    h = inputs
+    for i in range(2):
+        h = MaskedDense(8, matrix_type="attn", name=f"a{i}x")(h)
+        h = MaskedDense(8, matrix_type="ffn", name=f"b{i}y")(h)
+    model = keras.Model(inputs, h)
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    layers = [lay for lay in loaded.layers if isinstance(lay, MaskedDense)]
+    assert [lay.matrix_type for lay in layers] == ["attn", "ffn"] * 2
+    assert [matrix_group(lay) for lay in layers] == ["attn", "ffn"] * 2
+    with pytest.raises(TypeError, match="matrix_type"):
+        MaskedDense(2, matrix_type=3)
+    with pytest.raises(ValueError, match="matrix_type"):
+        MaskedDense(2, matrix_type="")
+    assert "matrix_type" not in MaskedDense(2).get_config()
