@@ -86,7 +86,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
                 "outcome": _OUTCOMES.get(test, "unknown"),
                 "counts": dict(sorted(counts.items())),
             }
-            for test, counts in sorted(_COUNTS.items())
+            for test, counts in sorted(
+                (test, _COUNTS.get(test, {})) for test in {*_COUNTS, *_OUTCOMES}
+            )
         },
     }
     folder = os.path.dirname(os.path.abspath(path))
