@@ -45,6 +45,7 @@ _LAZY = {
     "make_distiller": "smp_keras.objective",
     "regularization_term": "smp_keras.objective",
     "set_regularization_weight": "smp_keras.objective",
+    "order_keys": "smp_keras.ops",
     "straight_through": "smp_keras.ops",
     "topk_mask": "smp_keras.ops",
 }
@@ -64,6 +65,7 @@ __all__ = [
     "matrix_group",
     "named_masked_layers",
     "ops",
+    "order_keys",
     "regularization_term",
     "save_masks",
     "set_regularization_weight",
@@ -95,7 +97,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         regularization_term,
         set_regularization_weight,
     )
-    from smp_keras.ops import straight_through, topk_mask
+    from smp_keras.ops import order_keys, straight_through, topk_mask
 
 
 def __getattr__(name: str) -> Any:
