@@ -235,7 +235,7 @@ def _add_prune(sub: Any, common: argparse.ArgumentParser) -> None:
         type=float,
         default=S,
         help="final regulariser weight lambda (default: "
-        f"{DEFAULTS['reg_weight']}; paper: 400)",
+        f"{DEFAULTS['reg_weight']}; paper: 400; soft-movement needs > 0)",
     )
     g.add_argument(
         "--temperature",

@@ -306,7 +306,8 @@ class PruneConfig:
             at the end (used when `cooldown_steps` is None).
         cooldown_steps: Steps held at the final density at the end.
         reg_weight: Final weight `λ_f` of the score regulariser `R(S)`
-            (ramped up cubically; 400 in the paper).
+            (ramped up cubically; 400 in the paper). Must be > 0 for
+            ``soft-movement``, whose density it sets.
         temperature: SMP-S temperature `p`.
         teacher: Knowledge distillation teacher: a run directory of a
             ``fine-tune`` run, or a fine-tuned model folder. The loss is
@@ -466,6 +467,12 @@ class PruneConfig:
             self.cooldown_steps, "cooldown_steps", 0, optional=True
         )
         self.reg_weight = _real(self.reg_weight, "reg_weight", low=0)
+        if self.method == "soft-movement" and self.reg_weight == 0:
+            raise ValueError(
+                "`reg_weight` must be > 0 with method='soft-movement': its "
+                "regulariser is what prunes (nothing is pruned without it; "
+                "the paper uses 400). Received: reg_weight=0.0"
+            )
 
     def _check_bookkeeping(self) -> None:
         self.eval_every = _int(self.eval_every, "eval_every", 0, optional=True)

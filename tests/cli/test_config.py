@@ -96,7 +96,10 @@ def test_derived_values():
     assert PruneConfig(method="fine-tune").run_dir().endswith("-fine-tune-1")
     assert PruneConfig(head="prototype").resolved_logit_scale("prototype") == 20
     assert PruneConfig(logit_scale=3).resolved_logit_scale("mlm") == 3
-    assert {m: PruneConfig(method=m).trains_weights for m in METHODS} == {
+    trains = {
+        m: PruneConfig(method=m, reg_weight=1.0).trains_weights for m in METHODS
+    }
+    assert trains == {
         "smp-s": False,
         "smp-l": False,
         "magnitude": True,
@@ -104,6 +107,8 @@ def test_derived_values():
         "soft-movement": True,
         "fine-tune": True,
     }
+    with pytest.raises(ValueError, match="reg_weight.*soft-movement"):
+        PruneConfig(method="soft-movement")  # would prune nothing
 
 
 def test_same_run_ignores_output_dir_and_overwrite_only():

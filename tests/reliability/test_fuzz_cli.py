@@ -320,6 +320,9 @@ def test_option_values(
     if valid and not schedule_ok(option, text):
         assert code == 1 and "`warmup_steps`" in line, line
         return
+    if option == "--method" and text == "soft-movement":  # reg_weight is 0
+        assert code == 1 and "`reg_weight`" in line, line
+        return
     if valid:  # everything checked, the model is what fails
         assert code == 1 and ACCEPTED in line, line
         return

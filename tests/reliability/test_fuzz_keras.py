@@ -461,6 +461,10 @@ def test_prune_config_fields(field, value, reliability_counter):
         ok = field_ok(kind, value, spec)
         if field == "label_names":
             ok = False
+        if field == "method" and value == "soft-movement":
+            # documented: soft movement needs reg_weight > 0 (default 0)
+            expect(outcome, ["reg_weight"])
+            return
         config = expect(outcome, [] if ok else [field])
     elif outcome.error is not None:
         expect(outcome, [field, "label_names"])  # names the field
@@ -519,8 +523,11 @@ def test_prune_config_from_dict_and_json(data, as_json, reliability_counter):
     elif not isinstance(data, dict):
         assert "`config`" in message or "`text`" in message, message
     else:
+        soft = data.get("method") == "soft-movement"
         assert (
-            any(f"`{k}" in message for k in data) or "`label_names" in message
+            any(f"`{k}" in message for k in data)
+            or "`label_names" in message
+            or (soft and "`reg_weight" in message)
         )
 
 
