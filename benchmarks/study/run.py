@@ -400,6 +400,7 @@ def plot(records: dict[str, dict[str, Any]], path: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     values = summary(records)
     fig, axes = plt.subplots(1, len(TASKS), figsize=(11, 4), squeeze=False)
@@ -423,8 +424,16 @@ def plot(records: dict[str, dict[str, Any]], path: str) -> None:
             if points:
                 xs, ys = zip(*points, strict=True)
                 style = "-" if method.startswith("smp") else ":"
-                ax.plot(xs, ys, style, marker="o", label=LABELS[method])
+                ax.plot(
+                    xs,
+                    ys,
+                    style,
+                    marker="o",
+                    label=LABELS[method],
+                    color=f"C{list(METHODS).index(method)}",  # same in all
+                )
         ax.set_xscale("log")
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
         ax.set_xticks(list(DENSITIES))
         ax.set_xticklabels([f"{p}%" for p in DENSITIES])
         ax.invert_xaxis()
