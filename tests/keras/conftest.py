@@ -23,22 +23,9 @@ def _fresh_keras_session():
 
 
 @pytest.fixture(autouse=True)
-def _single_torch_thread():
-    """Runs torch on one intra-op thread during these tests.
-
-    The tests use small tensors and many small ops; on a shared machine a
-    second intra-op thread makes every op wait for the scheduler (3-10x
-    slower here). The previous setting is restored after each test.
-    """
-    if keras.backend.backend() != "torch":
-        yield
-        return
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _single_torch_thread(single_torch_thread):
+    """Every test here runs torch on one thread (see tests/conftest.py)."""
     yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture

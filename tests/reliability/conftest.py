@@ -46,26 +46,13 @@ def reliability_counter(request: pytest.FixtureRequest) -> Counter:
 
 
 @pytest.fixture
-def fresh_keras():
-    """A clean Keras session and seed; torch on one intra-op thread.
-
-    The tests use small tensors and many small ops; on a shared machine a
-    second torch thread makes every op wait for the scheduler (3-10x slower
-    here, as in tests/keras). The previous setting is restored after.
-    """
+def fresh_keras(single_torch_thread):
+    """A clean Keras session and seed; torch on one intra-op thread."""
     import keras
 
     keras.backend.clear_session()
     keras.utils.set_random_seed(0)
-    if keras.backend.backend() != "torch":
-        yield
-        return
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     yield
-    torch.set_num_threads(threads)
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
