@@ -161,7 +161,7 @@ INT_OPTIONS = {
     "--max-length": (8, MAX_LENGTH),
     "--warmup-steps": (0, None),
     "--cooldown-steps": (0, None),
-    "--seed": (0, None),
+    "--seed": (0, 2**32 - 1),  # documented maximum
     "--eval-every": (0, None),
     "--eval-max-examples": (1, None),
     "--test-max-examples": (1, None),

@@ -360,7 +360,7 @@ FIELD_SPECS: dict[str, tuple[str, dict[str, Any]]] = {
     "eval_max_examples": ("int", {"low": 1, "optional": True}),
     "test_max_examples": ("int", {"low": 1, "optional": True}),
     "checkpoint_every": ("int", {"low": 1, "optional": True}),
-    "seed": ("int", {"low": 0}),
+    "seed": ("int", {"low": 0, "high": 2**32 - 1}),  # documented maximum
     "dropout": ("real", {"low": 0, "high": 0.9}),
     "method": (
         "choice",
