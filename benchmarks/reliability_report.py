@@ -18,7 +18,8 @@ import collections
 import glob
 import json
 import os
-import tempfile
+
+import smpcore
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FOLDER = os.path.join(ROOT, "benchmarks", "results", "reliability")
@@ -100,10 +101,8 @@ def main() -> None:
             f"No counts under {FOLDER!r}: run `make reliability` first."
         )
     text = report(results)
-    fd, tmp = tempfile.mkstemp(dir=FOLDER, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, os.path.join(FOLDER, "counts.md"))
+    path = os.path.join(FOLDER, "counts.md")
+    smpcore.atomic_write(path, lambda f: f.write(text.encode()))
     print(text)
 
 

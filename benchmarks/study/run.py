@@ -31,8 +31,9 @@ import json
 import os
 import platform
 import sys
-import tempfile
 from typing import Any, NamedTuple
+
+import smpcore
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -143,17 +144,9 @@ def cells() -> list[Cell]:
 
 
 def _write_json(path: str, data: Any) -> None:
-    folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    text = json.dumps(data, indent=1, sort_keys=True) + "\n"
+    smpcore.atomic_write(path, lambda f: f.write(text.encode()))
 
 
 def _environment() -> dict[str, Any]:
@@ -449,11 +442,8 @@ def plot(records: dict[str, dict[str, Any]], path: str) -> None:
                 labels.append(lab)
     fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8)
     fig.tight_layout(rect=(0, 0.12, 1, 1))
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".png")
-    os.close(fd)
-    fig.savefig(tmp, dpi=110)
+    smpcore.atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 def write_outputs() -> str:
@@ -461,10 +451,7 @@ def write_outputs() -> str:
     text = table(records)
     os.makedirs(OUT, exist_ok=True)
     md = os.path.join(OUT, "table.md")
-    fd, tmp = tempfile.mkstemp(dir=OUT, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, md)
+    smpcore.atomic_write(md, lambda f: f.write(text.encode()))
     plot(records, os.path.join(OUT, "accuracy.png"))
     return text
 

@@ -13,10 +13,11 @@ from __future__ import annotations
 import collections
 import json
 import os
-import tempfile
 from typing import Any
 
 import pytest
+
+import smpcore
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -80,8 +81,5 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     }
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=1)
-        f.write("\n")
-    os.replace(tmp, path)
+    text = json.dumps(data, indent=1) + "\n"
+    smpcore.atomic_write(path, lambda f: f.write(text.encode()))
