@@ -34,6 +34,22 @@ FUZZ = settings(
     ),
 )
 
+#: The choices `PruneConfig` and `smp prune` document for each field,
+#: written from the docs (not imported from the library).
+CHOICES = {
+    "method": (
+        "smp-s",
+        "smp-l",
+        "magnitude",
+        "movement",
+        "soft-movement",
+        "fine-tune",
+    ),
+    "head": ("auto", "mlm", "embeddings", "prototype"),
+    "pooling": ("token", "mean"),
+    "score_init": ("zeros", "magnitude"),
+}
+
 
 @dataclasses.dataclass
 class Outcome:

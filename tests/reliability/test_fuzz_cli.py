@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from contract import FUZZ
+from contract import CHOICES, FUZZ
 from hypothesis import event, given
 from hypothesis import strategies as st
 
@@ -180,17 +180,8 @@ REAL_OPTIONS = {  # (low, high, low_open)
     "--dropout": (0.0, 0.9, False),
 }
 CHOICE_OPTIONS = {
-    "--method": (
-        "smp-s",
-        "smp-l",
-        "magnitude",
-        "movement",
-        "soft-movement",
-        "fine-tune",
-    ),
-    "--head": ("auto", "mlm", "embeddings", "prototype"),
-    "--pooling": ("token", "mean"),
-    "--score-init": ("zeros", "magnitude"),
+    "--" + field.replace("_", "-"): choices
+    for field, choices in CHOICES.items()
 }
 VALUES = st.one_of(
     st.integers(-3, 40).map(str),

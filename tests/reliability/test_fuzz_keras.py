@@ -23,7 +23,7 @@ from typing import Any
 import keras
 import numpy as np
 import pytest
-from contract import FUZZ, as_float, attempt, expect, int_ok, real_ok
+from contract import CHOICES, FUZZ, as_float, attempt, expect, int_ok, real_ok
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -362,22 +362,10 @@ FIELD_SPECS: dict[str, tuple[str, dict[str, Any]]] = {
     "checkpoint_every": ("int", {"low": 1, "optional": True}),
     "seed": ("int", {"low": 0, "high": 2**32 - 1}),  # documented maximum
     "dropout": ("real", {"low": 0, "high": 0.9}),
-    "method": (
-        "choice",
-        {
-            "choices": (
-                "smp-s",
-                "smp-l",
-                "magnitude",
-                "movement",
-                "soft-movement",
-                "fine-tune",
-            )
-        },
-    ),
-    "head": ("choice", {"choices": ("auto", "mlm", "embeddings", "prototype")}),
-    "pooling": ("choice", {"choices": ("token", "mean")}),
-    "score_init": ("choice", {"choices": ("zeros", "magnitude")}),
+    **{
+        field: ("choice", {"choices": choices})
+        for field, choices in CHOICES.items()
+    },
     "distribute": ("choice", {"choices": ("data-parallel",), "optional": True}),
     "model": ("text", {}),
     "task": ("text", {}),
