@@ -53,7 +53,7 @@ test-backends: $(STAMP)
 	done
 
 test-docs: $(STAMP)
-	KERAS_BACKEND=jax $(PYTEST) tests/docs/test_docs.py
+	KERAS_BACKEND=jax $(PYTEST) tests/docs/test_docs.py tests/docs/test_study.py
 
 docs: $(STAMP)
 	$(VENV)/bin/sphinx-build -W --keep-going -b html docs docs/_build/html
