@@ -37,12 +37,13 @@ import resource
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+import smpcore
 
 ROOT = Path(__file__).resolve().parents[1]
 LABEL_WORDS = ("great", "terrible")
@@ -219,13 +220,9 @@ def summarize(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
 
 
 def write_json(path: str, payload: dict[str, Any]) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=folder, suffix=".part")
-    with os.fdopen(handle, "w") as file:
-        json.dump(payload, file, indent=2)
-        file.write("\n")
-    os.replace(tmp, path)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    text = json.dumps(payload, indent=2) + "\n"
+    smpcore.atomic_write(path, lambda f: f.write(text.encode()))
 
 
 def main() -> None:

@@ -35,11 +35,12 @@ import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import smpcore
 
 BACKENDS = ("tensorflow", "jax", "torch")
 SHAPES = ((768, 3072), (768, 768))
@@ -235,15 +236,8 @@ def _threads(backend: str) -> int | None:
 
 def _write_json(path: Path, data: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as file:
-            json.dump(data, file, indent=2)
-            file.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    text = json.dumps(data, indent=2) + "\n"
+    smpcore.atomic_write(path, lambda f: f.write(text.encode()))
 
 
 def _summary(result: dict) -> str:

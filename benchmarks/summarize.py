@@ -17,6 +17,8 @@ import json
 import os
 from typing import Any
 
+import smpcore
+
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 MIB = 1024 * 1024
 
@@ -132,9 +134,8 @@ def main() -> None:
         *bert_table(),
     ]
     path = os.path.join(RESULTS, "performance.md")
-    with open(path + ".tmp", "w") as f:
-        f.write("\n".join(lines))
-    os.replace(path + ".tmp", path)
+    text = "\n".join(lines)
+    smpcore.atomic_write(path, lambda f: f.write(text.encode()))
     print("\n".join(lines))
 
 

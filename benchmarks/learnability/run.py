@@ -24,8 +24,9 @@ import json
 import os
 import platform
 import sys
-import tempfile
 from typing import Any
+
+import smpcore
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -142,12 +143,9 @@ CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
 
 
 def _write_json(path: str, data: Any) -> None:
-    folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=1, sort_keys=True)
-    os.replace(tmp, path)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    text = json.dumps(data, indent=1, sort_keys=True)
+    smpcore.atomic_write(path, lambda f: f.write(text.encode()))
 
 
 def run_one(name: str) -> None:
@@ -231,9 +229,7 @@ def main(argv: list[str] | None = None) -> int:
             run_one(name)
     text = table()
     os.makedirs(os.path.dirname(TABLE), exist_ok=True)
-    with open(TABLE + ".tmp", "w") as f:
-        f.write(text)
-    os.replace(TABLE + ".tmp", TABLE)
+    smpcore.atomic_write(TABLE, lambda f: f.write(text.encode()))
     print(text)
     return 0
 
