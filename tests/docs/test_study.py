@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -105,3 +106,95 @@ def test_extra_records_are_listed_but_not_grid_cells(
     for name, record in extra.items():
         assert f"| {name} |" in study.table(records), name
         json.dumps(record)  # plain JSON
+
+
+#: Figures the prose may quote that are not this study's: the paper's
+#: BERT-base headline numbers (its Table 1, as summarised for the team in
+#: SMP_METHOD section 7) and the learnability page's budget estimate.
+NOT_FROM_RECORDS = {
+    "84.5": "paper: MNLI dense fine-tuning",
+    "85.7": "paper: MNLI SMP-S + KD at 50%",
+    "83.7": "paper: MNLI SMP-S + KD at 10%",
+    "81.8": "paper: MNLI SMP-S + KD at 3%",
+    "81.2": "paper: MNLI soft movement at 10%",
+    "79.5": "paper: MNLI soft movement at 3%",
+    "78.3": "paper: MNLI magnitude at 10%",
+    "69.4": "paper: MNLI magnitude at 3%",
+    "2.5": "paper: MNLI SMP-S + KD over soft movement at 10% (83.7 - 81.2)",
+    "2.3": "learnability page: the paper's budget in days of this CPU",
+}
+DECIMAL = re.compile(r"(?<![\w.])\d+\.\d+(?![\w.]*\d)")
+
+
+def _figures(text: str) -> set[float]:
+    """Every decimal figure in ``text``, and its one-decimal rounding."""
+    values = {float(x) for x in DECIMAL.findall(text)}
+    return values | {round(v, 1) for v in values}
+
+
+@pytest.fixture(scope="module")
+def published() -> set[float]:
+    """Every figure of the study's and the learnability study's tables."""
+    return _figures(
+        (ROOT / "benchmarks/results/study/table.md").read_text()
+    ) | _figures((ROOT / "benchmarks/results/learnability.md").read_text())
+
+
+def _stale(text: str, published: set[float]) -> list[str]:
+    """The figures of ``text`` that no table of records backs.
+
+    A figure is backed when it is a table entry (or its one-decimal
+    rounding), a difference of two entries followed by "point(s)", or
+    listed in NOT_FROM_RECORDS. Figures below 1 are fractions and
+    hyper-parameters, not results (accuracies are quoted in percent).
+    """
+    stale = []
+    for m in DECIMAL.finditer(text):
+        figure, value = m.group(0), float(m.group(0))
+        after = text[m.end() : m.end() + 8].lstrip()
+        if value < 1 or value in published or figure in NOT_FROM_RECORDS:
+            continue
+        if after.startswith("point") and any(
+            abs(abs(a - b) - value) <= 0.11
+            for a in published
+            for b in published
+        ):
+            continue
+        stale.append(figure)
+    return stale
+
+
+def _prose() -> dict[str, str]:
+    doc = (ROOT / "docs/study.md").read_text(encoding="utf-8")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = readme.index("<!-- study-table: end -->")
+    return {
+        "docs/study.md (Agreement with the paper)": doc[
+            doc.index("## Agreement with the paper") :
+        ],
+        "README.md (after the study table)": readme[
+            start : readme.index("## Install", start)
+        ],
+    }
+
+
+@pytest.mark.parametrize("where", sorted(_prose()))
+def test_every_figure_the_prose_quotes_comes_from_the_records(
+    where: str, published: set[float]
+) -> None:
+    text = _prose()[where]
+    assert DECIMAL.search(text), f"{where}: no figures; did a heading move?"
+    assert not _stale(text, published), (
+        f"{where} quotes figures found in no table of records: "
+        f"{_stale(text, published)}"
+    )
+
+
+def test_the_prose_check_catches_a_figure_no_record_backs(
+    published: set[float],
+) -> None:
+    assert 86.0 in published  # dense fine-tuning on Rotten Tomatoes
+    assert _stale("dense fine-tuning reached 86.0%", published) == []
+    assert _stale("SMP-S reached 99.9% at 10%", published) == ["99.9"]
+    assert _stale("120.5 points ahead", published) == ["120.5"]
+    assert _stale("MNLI: 83.7 against 78.3, lr 0.02", published) == []
