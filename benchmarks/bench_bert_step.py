@@ -187,7 +187,7 @@ def spawn(role: str, args: argparse.Namespace) -> dict[str, Any]:
 def versions() -> dict[str, str]:
     import importlib.metadata as metadata
 
-    names = ("keras", "torch", "jax", "transformers", "numpy")
+    names = ("keras", "tensorflow", "torch", "jax", "transformers", "numpy")
     found = {}
     for name in names:
         try:
