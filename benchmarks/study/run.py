@@ -89,15 +89,15 @@ LABELS = {
     "smp-s-kd": "SMP-S + KD (frozen)",
 }
 DENSITIES = (50, 10, 3)  # percent of the encoder's weights kept
-#: Extra seeds: the cells the issue asks to repeat, and the two the
-#: headline comparison at 10% rests on (the KD student's teacher stays the
-#: seed-0 fine-tuned model).
-REPEATED = (
-    ("smp-s", 10),
-    ("magnitude", 10),
-    ("smp-s-kd", 10),
-    ("movement", 10),
-)
+#: Extra seeds (task, method, percent): the cells the issue asks to
+#: repeat, SMP-S + KD at 10% (the KD student's teacher stays the seed-0
+#: fine-tuned model), and movement at 10% on SNLI, where the headline
+#: comparison is closest to the seed-to-seed spread.
+REPEATED = tuple(
+    (task, method, 10)
+    for task in ("rt", "snli")
+    for method in ("smp-s", "magnitude", "smp-s-kd")
+) + (("snli", "movement", 10),)
 SEEDS = (0, 1)
 #: Learnability records that are exactly a study cell.
 ADOPT = {
@@ -153,9 +153,8 @@ def cells() -> list[Cell]:
             for method in METHODS:
                 if method != "fine-tune":
                     out.append(Cell(task, method, percent, 0))
-    for task in TASKS:
-        for method, percent in REPEATED:
-            out += [Cell(task, method, percent, s) for s in SEEDS[1:]]
+    for task, method, percent in REPEATED:
+        out += [Cell(task, method, percent, s) for s in SEEDS[1:]]
     seen: set[str] = set()
     return [c for c in out if not (c.name in seen or seen.add(c.name))]
 
