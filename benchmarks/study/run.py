@@ -312,6 +312,15 @@ def summary(records: dict[str, dict[str, Any]]) -> dict[tuple, Runs]:
 OFF_TARGET = 0.05
 
 
+def _reached(values: Runs) -> float:
+    """The mean fraction kept by a cell's runs, in percent."""
+    return 100 * sum(values.reached) / len(values.reached)
+
+
+def _on_target(values: Runs, percent: int) -> bool:
+    return abs(_reached(values) - percent) <= OFF_TARGET * percent
+
+
 def _fmt(values: Runs | None, percent: int = 100) -> str:
     if not values:
         return "–"
@@ -321,9 +330,8 @@ def _fmt(values: Runs | None, percent: int = 100) -> str:
     else:
         spread = 100 * (max(values) - min(values)) / 2
         text = f"{mean:.1f} ± {spread:.1f} (n={len(values)})"
-    reached = 100 * sum(values.reached) / len(values.reached)
-    if abs(reached - percent) > OFF_TARGET * percent:
-        text += f" (kept {reached:.3g}%)"
+    if not _on_target(values, percent):
+        text += f" (kept {_reached(values):.3g}%)"
     return text
 
 
@@ -451,9 +459,8 @@ def _short(values: Runs | None, percent: int) -> str:
     text = f"{mean:.1f}"
     if len(values) > 1:
         text += f" ± {100 * (max(values) - min(values)) / 2:.1f}"
-    reached = 100 * sum(values.reached) / len(values.reached)
-    if abs(reached - percent) > OFF_TARGET * percent:
-        text += f" (kept {reached:.2g}%)"
+    if not _on_target(values, percent):
+        text += f" (kept {_reached(values):.2g}%)"
     return text
 
 
@@ -477,9 +484,7 @@ def readme_table(records: dict[str, dict[str, Any]]) -> str:
             on_target = {
                 m: 100 * sum(v) / len(v)
                 for m, v in row.items()
-                if v
-                and abs(100 * sum(v.reached) / len(v.reached) - percent)
-                <= OFF_TARGET * percent
+                if v and _on_target(v, percent)
             }
             best = max(on_target.values(), default=None)
             cells_ = []
