@@ -46,7 +46,17 @@ RUNS = os.path.join(ROOT, "runs", "study")
 #: issue 10 found to learn (magnitude score init, [CLS] head). Every scored
 #: method (movement and soft movement included) starts from magnitude
 #: scores, so the methods differ only in what they train and how they keep.
+#: The training recipe this grid ran with, written out: the job's defaults
+#: changed after it (issue 17: linear decay, best-checkpoint selection,
+#: bucketed padding), and records made before the change do not name these
+#: keys, which then had no other value (see `record_config`).
+RECIPE_V1: dict[str, Any] = {
+    "lr_schedule": "constant",
+    "select": "last",
+    "padding": "max_length",
+}
 BASE: dict[str, Any] = {
+    **RECIPE_V1,
     "model": "minilm",
     "steps": 300,
     "batch_size": 32,
@@ -189,8 +199,13 @@ def _environment() -> dict[str, Any]:
     }
 
 
+def record_config(record: dict[str, Any]) -> dict[str, Any]:
+    """A record's config, with the recipe keys older records leave out."""
+    return {**RECIPE_V1, **record["config"]}
+
+
 def _same_config(record: dict[str, Any], settings: dict[str, Any]) -> bool:
-    config = record["config"]
+    config = record_config(record)
     return all(config.get(k) == v for k, v in settings.items())
 
 
@@ -594,8 +609,9 @@ def write_outputs() -> str:
     return text
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def harness_parser(doc: str) -> argparse.ArgumentParser:
+    """The command line of a study harness (this one and `recipe.py`)."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
     parser.add_argument(
         "cells", nargs="*", help="cell names or glob patterns to run"
     )
@@ -604,32 +620,66 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--table", action="store_true", help="only aggregate the records"
     )
-    args = parser.parse_args(argv)
-    every = cells()
+    return parser
+
+
+def chosen_cells(
+    parser: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    every: list[Any],
+    record_path: Any,
+) -> list[Any] | None:
+    """The cells the command line names; None when there is nothing to
+    run (``--list`` printed them, or ``--table`` only aggregates)."""
     if args.list:
         for cell in every:
-            done = os.path.exists(os.path.join(RECORDS, f"{cell.name}.json"))
+            done = os.path.exists(record_path(cell))
             print(f"{'done' if done else '    '}  {cell.name}")
+        return None
+    if args.table:
+        return []
+    if args.all:
+        return every
+    if not args.cells:
+        parser.error("name cells to run, or pass --all or --table")
+    chosen = [
+        c for c in every if any(fnmatch.fnmatch(c.name, p) for p in args.cells)
+    ]
+    if not chosen:
+        parser.error(f"no cell matches {args.cells!r}; see --list for names")
+    return chosen
+
+
+def run_harness(
+    doc: str,
+    argv: list[str] | None,
+    every: list[Any],
+    record_path: Any,
+    run: Any,
+    write: Any,
+) -> int:
+    """A harness's command: list, run the chosen cells, aggregate."""
+    parser = harness_parser(doc)
+    args = parser.parse_args(argv)
+    chosen = chosen_cells(parser, args, every, record_path)
+    if chosen is None:
         return 0
-    if not args.table:
-        chosen = every
-        if not args.all:
-            if not args.cells:
-                parser.error("name cells to run, or pass --all or --table")
-            chosen = [
-                c
-                for c in every
-                if any(fnmatch.fnmatch(c.name, p) for p in args.cells)
-            ]
-            if not chosen:
-                parser.error(
-                    f"no cell matches {args.cells!r}; see --list for names"
-                )
-        for cell in chosen:
-            run_cell(cell)
-            write_outputs()
-    print(write_outputs())
+    for cell in chosen:
+        run(cell)
+        write()
+    print(write())
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_harness(
+        __doc__,
+        argv,
+        cells(),
+        lambda cell: os.path.join(RECORDS, f"{cell.name}.json"),
+        run_cell,
+        write_outputs,
+    )
 
 
 if __name__ == "__main__":

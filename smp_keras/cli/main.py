@@ -23,9 +23,12 @@ from smp_keras.pruning.config import (
     DEFAULTS,
     DISTRIBUTE_KINDS,
     HEADS,
+    LR_SCHEDULES,
     METHODS,
+    PADDINGS,
     POOLINGS,
     SCORE_INITS,
+    SELECTS,
     PruneConfig,
 )
 
@@ -231,6 +234,13 @@ def _add_prune(sub: Any, common: argparse.ArgumentParser) -> None:
         help="steps held at the final density",
     )
     g.add_argument(
+        "--lr-schedule",
+        choices=LR_SCHEDULES,
+        default=S,
+        help="learning-rate schedule over the run (default: "
+        f"{DEFAULTS['lr_schedule']}: decay to 0, as the reference)",
+    )
+    g.add_argument(
         "--reg-weight",
         type=float,
         default=S,
@@ -268,7 +278,7 @@ def _add_prune(sub: Any, common: argparse.ArgumentParser) -> None:
         choices=HEADS,
         default=S,
         help="frozen head (default: auto = mlm if the checkpoint "
-        "has an MLM head, else prototype)",
+        "has an MLM head, else embeddings)",
     )
     g.add_argument(
         "--pooling",
@@ -309,6 +319,20 @@ def _add_prune(sub: Any, common: argparse.ArgumentParser) -> None:
         help="steps between validation evaluations (0: none)",
     )
     g.add_argument(
+        "--hold-eval-every",
+        type=int,
+        default=S,
+        help="steps between validation evaluations at the final density "
+        "(default: about 6 over the hold phase; 0: none)",
+    )
+    g.add_argument(
+        "--select",
+        choices=SELECTS,
+        default=S,
+        help="masks to ship: the best on validation at the final density, "
+        f"or the last step's (default: {DEFAULTS['select']})",
+    )
+    g.add_argument(
         "--eval-max-examples",
         type=int,
         default=S,
@@ -325,6 +349,20 @@ def _add_prune(sub: Any, common: argparse.ArgumentParser) -> None:
         type=int,
         default=S,
         help="steps between checkpoints (default: about 5 a run)",
+    )
+    g.add_argument(
+        "--padding",
+        choices=PADDINGS,
+        default=S,
+        help="pad batches to a few bucket lengths or to --max-length "
+        f"(default: {DEFAULTS['padding']}; same results, buckets faster)",
+    )
+    g.add_argument(
+        "--group-by-length",
+        action="store_true",
+        default=S,
+        help="batches of similar lengths (faster; batches are no longer "
+        "uniform samples)",
     )
     g.add_argument(
         "--distribute",

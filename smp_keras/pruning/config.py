@@ -24,7 +24,10 @@ __all__ = [
     "HEADS",
     "METHODS",
     "POOLINGS",
+    "LR_SCHEDULES",
+    "PADDINGS",
     "SCORE_INITS",
+    "SELECTS",
     "PruneConfig",
 ]
 
@@ -41,6 +44,9 @@ DEFAULTS: Mapping[str, Any] = types.MappingProxyType(
         "score_init": "magnitude",
         "score_init_scale": 1.0,
         "reg_weight": 0.0,
+        "lr_schedule": "linear",
+        "select": "best",
+        "padding": "buckets",
     }
 )
 #: Logit scale of each head when `logit_scale` is None.
@@ -71,6 +77,17 @@ METHODS = (
 HEADS = ("auto", "mlm", "embeddings", "prototype")
 POOLINGS = ("token", "mean")
 SCORE_INITS = ("zeros", "magnitude")
+#: Learning-rate schedules (of the scores and, scaled, of the weights).
+LR_SCHEDULES = ("constant", "linear", "cosine")
+#: Which masks a run ships: the best evaluated at the final density, or the
+#: last step's.
+SELECTS = ("best", "last")
+#: How training batches are padded: to the smallest bucket length that holds
+#: the batch (exact: padding is masked), or always to `max_length`.
+PADDINGS = ("buckets", "max_length")
+#: Number of evaluations spread over the hold phase (cool-down at the final
+#: density) when `hold_eval_every` is None: what `select="best"` picks from.
+HOLD_EVALS = 6
 #: Values of `distribute` other than None (one device).
 DISTRIBUTE_KINDS = ("data-parallel",)
 #: Methods that train the pre-trained weights too (the rest keep them frozen).
@@ -299,6 +316,10 @@ class PruneConfig:
             ``[8, 8192]`` and at most what the model accepts.
         learning_rate: Adam learning rate of the mask scores (2e-2 in the
             paper).
+        lr_schedule: How both learning rates change over the run:
+            ``"linear"`` (decay to 0 at the last step, the reference's
+            Hugging Face `Trainer` default), ``"cosine"`` (cosine decay to
+            0) or ``"constant"``.
         weight_learning_rate: Adam learning rate of the pre-trained weights,
             for the methods that train them.
         warmup_steps: Steps held at density 1 before the cubic decay.
@@ -329,10 +350,32 @@ class PruneConfig:
         score_init_scale: Scale of the magnitude score initialisation.
         eval_every: Evaluate on the validation split every this many steps
             (a learning curve); 0 disables; None picks about 10 points.
+        hold_eval_every: Evaluate on the validation split every this many
+            steps during the hold phase (the cool-down at the final density;
+            what ``select="best"`` chooses from); None spreads about
+            6 evaluations over it; 0 adds none.
+        select: Which masks the run ships: ``"best"`` (the evaluation with
+            the highest headline validation metric among those made at the
+            final density; earliest on ties) or ``"last"`` (the last
+            step's). Without a validation split, the last step's.
         eval_max_examples: Validation examples used for the learning curve
-            (the first ones); None uses all.
+            and the selection (a fixed seeded sample of that many); None
+            uses all.
         test_max_examples: Examples of the final evaluation split used for
-            the reported metrics; None (the default) uses all.
+            the reported metrics (a fixed seeded sample); None (the
+            default) uses all.
+        padding: ``"buckets"`` pads each training batch only to the
+            smallest of a few bucket lengths (a quarter, half,
+            three-quarters of and the whole `max_length`, rounded up to
+            8) that holds its longest example, and evaluates examples
+            sorted by length; ``"max_length"`` pads everything to
+            `max_length`. Padding is masked, so both compute the same
+            model up to float rounding; buckets are faster.
+        group_by_length: Train on batches of similar lengths (as Hugging
+            Face's ``group_by_length``: each run of 50 batches of the
+            shuffled stream is sorted by length, then cut into batches in
+            shuffled order). Faster with ``padding="buckets"``, but the
+            batches are no longer uniform samples.
         checkpoint_every: Write a checkpoint every this many steps (and
             resume from the last one); None picks about 5 per run.
         seed: Seed of the data order and of Keras's random generators, an
@@ -379,6 +422,7 @@ class PruneConfig:
     max_length: int = 64
     learning_rate: float = 2e-2
     weight_learning_rate: float = 2e-5
+    lr_schedule: str = DEFAULTS["lr_schedule"]
     warmup_steps: int = 0
     cooldown_fraction: float = 0.3
     cooldown_steps: int | None = None
@@ -391,9 +435,13 @@ class PruneConfig:
     score_init: str = DEFAULTS["score_init"]
     score_init_scale: float = DEFAULTS["score_init_scale"]
     eval_every: int | None = None
+    hold_eval_every: int | None = None
+    select: str = DEFAULTS["select"]
     eval_max_examples: int | None = 1000
     test_max_examples: int | None = None
     checkpoint_every: int | None = None
+    padding: str = DEFAULTS["padding"]
+    group_by_length: bool = False
     seed: int = 0
     dropout: float = 0.0
     output_dir: str | None = None
@@ -467,6 +515,9 @@ class PruneConfig:
             self.cooldown_steps, "cooldown_steps", 0, optional=True
         )
         self.reg_weight = _real(self.reg_weight, "reg_weight", low=0)
+        self.lr_schedule = _choice(
+            self.lr_schedule, "lr_schedule", LR_SCHEDULES
+        )
         if self.method == "soft-movement" and self.reg_weight == 0:
             raise ValueError(
                 "`reg_weight` must be > 0 with method='soft-movement': its "
@@ -476,6 +527,13 @@ class PruneConfig:
 
     def _check_bookkeeping(self) -> None:
         self.eval_every = _int(self.eval_every, "eval_every", 0, optional=True)
+        self.hold_eval_every = _int(
+            self.hold_eval_every, "hold_eval_every", 0, optional=True
+        )
+        self.select = _choice(self.select, "select", SELECTS)
+        self.padding = _choice(self.padding, "padding", PADDINGS)
+        if not isinstance(self.group_by_length, bool):
+            raise _type_error("group_by_length", "a bool", self.group_by_length)
         for name in ("eval_max_examples", "test_max_examples"):
             setattr(self, name, _int(getattr(self, name), name, 1, True))
         self.checkpoint_every = _int(
@@ -546,6 +604,20 @@ class PruneConfig:
         if self.eval_every is not None:
             return self.eval_every
         return max(1, math.ceil(total / 10))
+
+    def resolved_hold_eval_every(self, total: int) -> int:
+        """Steps between evaluations in the hold phase (0: none).
+
+        Example:
+            >>> PruneConfig(steps=300).resolved_hold_eval_every(300)
+            15
+        """
+        if self.hold_eval_every is not None:
+            return self.hold_eval_every
+        _, cooldown = self.schedule_steps(total)
+        if self.final_density >= 1.0:
+            cooldown = total  # fine-tuning: the whole run is at density 1
+        return max(1, math.ceil(cooldown / HOLD_EVALS)) if cooldown else 0
 
     def resolved_checkpoint_every(self, total: int) -> int:
         """Steps between checkpoints."""

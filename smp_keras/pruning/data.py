@@ -20,9 +20,24 @@ from smp_keras.data import (
 )
 from smp_keras.pruning.config import PruneConfig
 
-__all__ = ["TaskData", "batch_indices", "load_job_data", "task_spec"]
+__all__ = [
+    "TaskData",
+    "batch_indices",
+    "bucket_lengths",
+    "example_lengths",
+    "grouped_batch_indices",
+    "load_job_data",
+    "task_spec",
+    "training_batches",
+    "trim",
+]
 
 _INPUTS = ("token_ids", "segment_ids", "padding_mask", "mask_positions")
+#: Inputs with a sequence axis (axis 1), cut by :func:`trim`.
+_SEQUENCE_INPUTS = ("token_ids", "segment_ids", "padding_mask")
+#: Batches per length-sorted group of :func:`grouped_batch_indices`
+#: (Hugging Face's `LengthGroupedSampler` uses megabatches of 50).
+GROUP_BATCHES = 50
 
 
 def task_spec(
@@ -199,3 +214,132 @@ def select(split: Split, rows: np.ndarray) -> tuple[dict, Any]:
     else:
         targets = split.targets[rows]
     return inputs, targets
+
+
+# === Dynamic padding ===
+
+
+def bucket_lengths(max_length: int) -> tuple[int, ...]:
+    """The padded lengths batches are cut to: a few, so jit compiles few.
+
+    A quarter, half, three-quarters of and the whole `max_length`, each
+    rounded up to a multiple of 8 (and at most `max_length`).
+
+    Example:
+        >>> bucket_lengths(64), bucket_lengths(128), bucket_lengths(20)
+        ((16, 32, 48, 64), (32, 64, 96, 128), (8, 16, 20))
+    """
+    if isinstance(max_length, bool) or not isinstance(max_length, int):
+        raise TypeError(
+            f"`max_length` must be an int. Received: max_length={max_length!r}"
+        )
+    if max_length < 1:
+        raise ValueError(
+            f"`max_length` must be >= 1. Received: max_length={max_length!r}"
+        )
+    lengths = {
+        min(max_length, -(-(max_length * q) // 32) * 8) for q in (1, 2, 3, 4)
+    }
+    return tuple(sorted(lengths))
+
+
+def example_lengths(inputs: dict[str, np.ndarray]) -> np.ndarray:
+    """Tokens of each example (its padding mask's true entries), int64.
+
+    Examples are right-padded, so token `i` is real iff `i < length`.
+    """
+    return np.asarray(inputs["padding_mask"]).astype(bool).sum(-1)
+
+
+def bucket_of(length: int, buckets: tuple[int, ...]) -> int:
+    """The smallest bucket `>= length` (the largest if none is).
+
+    Example:
+        >>> bucket_of(17, (16, 32, 48, 64)), bucket_of(64, (16, 32, 48, 64))
+        (32, 64)
+    """
+    for bucket in buckets:
+        if bucket >= length:
+            return bucket
+    return buckets[-1]
+
+
+def trim(inputs: dict[str, np.ndarray], length: int) -> dict[str, np.ndarray]:
+    """The inputs with the sequence axis cut to `length` tokens.
+
+    Exact when no example is longer than `length`: the positions removed
+    are padding, which the attention and pooling masks already ignore.
+    `mask_positions` (indices of real tokens) is kept as is.
+    """
+    return {
+        k: (v[:, :length] if k in _SEQUENCE_INPUTS else v)
+        for k, v in inputs.items()
+    }
+
+
+def grouped_batch_indices(
+    seed: int,
+    lengths: np.ndarray,
+    batch_size: int,
+    start: int,
+    stop: int,
+    group: int = GROUP_BATCHES,
+) -> np.ndarray:
+    """Like :func:`batch_indices`, with batches of similar lengths.
+
+    The stream of :func:`batch_indices` is cut into groups of `group`
+    batches; within each group the rows are sorted by length (longest
+    first, stable), cut into `group` batches, and the batches shuffled
+    (`default_rng([seed, g, 1])` for group `g`). Every row of the stream
+    is used exactly as often as without grouping; the result depends only
+    on the arguments (so a resumed run sees the same batches).
+
+    Example:
+        >>> lengths = np.arange(40) % 7
+        >>> a = grouped_batch_indices(0, lengths, 4, 0, 10, group=5)
+        >>> b = batch_indices(0, 40, 4, 0, 10)
+        >>> sorted(a.ravel().tolist()) == sorted(b.ravel().tolist())
+        True
+        >>> bool((grouped_batch_indices(0, lengths, 4, 3, 10, group=5)
+        ...       == a[3:]).all())
+        True
+    """
+    lengths = np.asarray(lengths)
+    first, last = start // group, (stop - 1) // group + 1
+    plain = batch_indices(
+        seed, len(lengths), batch_size, first * group, last * group
+    )
+    out = []
+    for g in range(last - first):
+        rows = plain[g * group : (g + 1) * group].ravel()
+        rows = rows[np.argsort(-lengths[rows], kind="stable")]
+        batches = rows.reshape(group, batch_size)
+        order = np.random.default_rng([seed, first + g, 1]).permutation(group)
+        out.append(batches[order])
+    offset = first * group
+    return np.concatenate(out)[start - offset : stop - offset]
+
+
+def training_batches(
+    split: Split,
+    rows: np.ndarray,
+    buckets: tuple[int, ...] | None,
+    targets: Any = None,
+) -> list[tuple[dict[str, np.ndarray], Any]]:
+    """`[(inputs, targets)]`, one per row of `rows` `(steps, batch)`.
+
+    With `buckets`, each batch is cut to the smallest bucket that holds its
+    longest example (:func:`trim`); else every batch keeps `max_length`.
+    `targets` replaces the split's targets (an array aligned with the
+    split's rows, e.g. labels packed with teacher logits).
+    """
+    lengths = example_lengths(split.inputs) if buckets else None
+    out = []
+    for batch in rows:
+        x, y = select(split, batch)
+        if targets is not None:
+            y = targets[batch]
+        if buckets:
+            x = trim(x, bucket_of(int(lengths[batch].max()), buckets))
+        out.append((x, y))
+    return out

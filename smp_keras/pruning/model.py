@@ -35,6 +35,7 @@ __all__ = [
     "ScoreWeightAdam",
     "build_task_model",
     "initialize_scores",
+    "learning_rate_schedule",
     "load_backbone",
     "magnitude_masks",
     "resolve_model_source",
@@ -288,6 +289,55 @@ def _layer_state(layer: MaskedDense) -> list[Any]:
     return state
 
 
+def learning_rate_schedule(kind: str, initial: float, total_steps: int) -> Any:
+    """The learning rate of a run: a float or a Keras schedule.
+
+    - ``"constant"``: `initial` at every step;
+    - ``"linear"``: `initial · (1 - t / T)`, from `initial` at step 0 to 0
+      at step `T` (`keras.optimizers.schedules.PolynomialDecay` with
+      power 1): the reference's Hugging Face `Trainer` default with
+      ``--warmup_ratio 0``;
+    - ``"cosine"``: `initial · (1 + cos(π t / T)) / 2`
+      (`keras.optimizers.schedules.CosineDecay` to 0).
+
+    The optimiser evaluates the schedule at its `iterations`, which a
+    checkpoint restores, so a resumed run continues the same schedule.
+
+    Args:
+        kind: ``"constant"``, ``"linear"`` or ``"cosine"``.
+        initial: The learning rate at step 0, a real `> 0`.
+        total_steps: `T`, an int `>= 1`.
+
+    Raises:
+        ValueError: For an unknown `kind` or invalid numbers.
+
+    Example:
+        >>> schedule = learning_rate_schedule("linear", 0.02, 100)
+        >>> [round(float(schedule(t)), 6) for t in (0, 50, 99, 100)]
+        [0.02, 0.01, 0.0002, 0.0]
+        >>> learning_rate_schedule("constant", 0.02, 100)
+        0.02
+    """
+    initial = smpcore._validation.check_real(
+        initial, "initial", low=0.0, low_open=True
+    )
+    total = smpcore._validation.check_int(total_steps, "total_steps", minimum=1)
+    if kind == "constant":
+        return initial
+    if kind == "linear":
+        return keras.optimizers.schedules.PolynomialDecay(
+            initial, decay_steps=total, end_learning_rate=0.0, power=1.0
+        )
+    if kind == "cosine":
+        return keras.optimizers.schedules.CosineDecay(
+            initial, decay_steps=total, alpha=0.0
+        )
+    raise ValueError(
+        "`kind` must be one of ('constant', 'linear', 'cosine'). "
+        f"Received: kind={kind!r}"
+    )
+
+
 @keras.saving.register_keras_serializable(package="smp_keras")
 class ScoreWeightAdam(keras.optimizers.Adam):
     """Adam with one learning rate for mask scores and one for weights.
@@ -300,8 +350,11 @@ class ScoreWeightAdam(keras.optimizers.Adam):
     backend-agnostic.
 
     Args:
-        learning_rate: Learning rate of the scores (2e-2 in the paper).
-        weight_learning_rate: Learning rate of the other variables.
+        learning_rate: Learning rate of the scores (2e-2 in the paper): a
+            float or a `keras.optimizers.schedules.LearningRateSchedule`.
+        weight_learning_rate: Learning rate of the other variables at the
+            first step; under a schedule it follows the same curve (the
+            ratio of the two rates is fixed).
         **kwargs: Other `keras.optimizers.Adam` arguments.
 
     Example:
@@ -321,7 +374,13 @@ class ScoreWeightAdam(keras.optimizers.Adam):
     ) -> None:
         super().__init__(learning_rate=learning_rate, **kwargs)
         self.weight_learning_rate = float(weight_learning_rate)
-        self._score_learning_rate = float(learning_rate)
+        if isinstance(
+            learning_rate, keras.optimizers.schedules.LearningRateSchedule
+        ):
+            initial = ops.convert_to_numpy(learning_rate(0))
+        else:
+            initial = learning_rate
+        self._score_learning_rate = float(initial)
         self._factors: list[float] = []
 
     def build(self, variables: list[Any]) -> None:

@@ -38,6 +38,9 @@ class PruneResult:
         wall_time: Seconds this call took (the part after a resume only).
         resumed_from: The step the run resumed from, or None.
         resolved: Values derived at run time (model path, head, steps, ...).
+        selected: Which step's masks the run shipped: ``{"select", "step"}``
+            and, when chosen on validation, ``"metric"`` and ``"value"``
+            (the validation score of that step).
         model: The trained Keras model (None when read from disk).
     """
 
@@ -58,6 +61,7 @@ class PruneResult:
     wall_time: float
     resumed_from: int | None = None
     resolved: dict[str, Any] = dataclasses.field(default_factory=dict)
+    selected: dict[str, Any] | None = None
     model: Any = dataclasses.field(default=None, repr=False, compare=False)
 
     @property
@@ -110,6 +114,13 @@ class PruneResult:
             f"Mask artifact: {self.artifact_path} "
             f"({_size(self.artifact_bytes)})",
         ]
+        selected = self.selected or {}
+        if selected.get("step") not in (None, self.resolved.get("total_steps")):
+            lines.append(
+                f"Selected:      step {selected['step']} of "
+                f"{self.resolved.get('total_steps')} (best validation "
+                f"{selected.get('metric')} {_pct(selected.get('value'))})"
+            )
         if self.plot_path:
             lines.append(f"Sparsity plot: {self.plot_path}")
         if self.model_dir:

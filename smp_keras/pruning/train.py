@@ -37,9 +37,12 @@ from smp_keras.pruning.config import (
 from smp_keras.pruning.data import (
     TaskData,
     batch_indices,
+    bucket_lengths,
+    example_lengths,
+    grouped_batch_indices,
     load_job_data,
-    select,
     task_spec,
+    training_batches,
 )
 from smp_keras.pruning.distill import (
     DistillationLoss,
@@ -55,6 +58,7 @@ from smp_keras.pruning.model import (
     ScoreWeightAdam,
     build_task_model,
     initialize_scores,
+    learning_rate_schedule,
     load_backbone,
     load_tokenizer,
     magnitude_masks,
@@ -118,6 +122,9 @@ class _Job:
         self.curve: list[dict[str, Any]] = []
         self.baselines: dict[str, Any] = {}
         self.teacher_logits: np.ndarray | None = None
+        # select="best": the best evaluation at the final density so far.
+        self.best: dict[str, Any] | None = None
+        self.best_values: list[np.ndarray] | None = None
 
     # === Loading (every input error happens here, before any write) ===
 
@@ -149,12 +156,24 @@ class _Job:
             pooling=config.pooling,
             logit_scale=self.logit_scale,
         )
-        if config.score_init == "magnitude":
-            initialize_scores(self.model, "magnitude", config.score_init_scale)
+        initialize_scores(
+            self.model, config.score_init, config.score_init_scale
+        )
         self.total = config.total_steps(self.data.train.size)
         self.warmup, self.cooldown = config.schedule_steps(self.total)
         self.eval_every = config.resolved_eval_every(self.total)
+        self.hold_eval_every = config.resolved_hold_eval_every(self.total)
         self.checkpoint_every = config.resolved_checkpoint_every(self.total)
+        # The first step whose masks are at the final density (fine-tune:
+        # every step is at density 1).
+        self.hold_start = (
+            0 if config.final_density >= 1 else self.total - self.cooldown
+        )
+        self.buckets = (
+            bucket_lengths(config.max_length)
+            if config.padding == "buckets" and self.spec.kind != "span"
+            else None
+        )
         self._compile()
 
     def resolved(self) -> dict[str, Any]:
@@ -166,7 +185,9 @@ class _Job:
             "warmup_steps": self.warmup,
             "cooldown_steps": self.cooldown,
             "eval_every": self.eval_every,
+            "hold_eval_every": self.hold_eval_every,
             "checkpoint_every": self.checkpoint_every,
+            "buckets": list(self.buckets) if self.buckets else None,
             "train_examples": self.data.train.size,
             "eval_split": self.data.test.name,
             "backend": keras.backend.backend(),
@@ -176,7 +197,9 @@ class _Job:
     def _compile(self) -> None:
         spec, config = self.spec, self.config
         optimizer = ScoreWeightAdam(
-            learning_rate=config.learning_rate,
+            learning_rate=learning_rate_schedule(
+                config.lr_schedule, config.learning_rate, self.total
+            ),
             weight_learning_rate=config.weight_learning_rate,
         )
         if spec.kind == "span":
@@ -204,11 +227,11 @@ class _Job:
     def measure_baselines(self) -> None:
         config, data = self.config, self.data
         _say(self.quiet, f"Evaluating the unpruned model on {data.test.name} …")
-        zero_shot = score_split(self.model, self.spec, data.test)
+        zero_shot = self.score(data.test)
         magnitude = None
         if config.final_density < 1.0:
             with magnitude_masks(self.model, config.final_density):
-                magnitude = score_split(self.model, self.spec, data.test)
+                magnitude = self.score(data.test)
         self.baselines = {
             "zero_shot": zero_shot,
             "magnitude": magnitude,
@@ -219,6 +242,9 @@ class _Job:
             self.teacher_logits = teacher_logits(
                 config, self.tokenizer, self.spec, self.data.train, self.total
             )
+
+    def score(self, split: Any) -> dict[str, float]:
+        return score_split(self.model, self.spec, split, buckets=self.buckets)
 
     # === Checkpoints ===
 
@@ -242,8 +268,11 @@ class _Job:
             arrays[f"opt_{i}"] = ops.convert_to_numpy(variable)
         if self.teacher_logits is not None:
             arrays["teacher_logits"] = self.teacher_logits
+        for i, value in enumerate(self.best_values or []):
+            arrays[f"best_{i}"] = value
         meta = {
             "step": step,
+            "best": self.best,
             "variables": [v.path for v in variables],
             "optimizer": len(optimizer_variables),
             "baselines": self.baselines,
@@ -269,24 +298,35 @@ class _Job:
                 "Resume with the same backend, or pass --overwrite to start "
                 "again."
             )
-        self._check_checkpoint(path, arrays, meta)
+        self._check_checkpoint(path, arrays, meta, meta.get("best"))
         for i, variable in enumerate(variables):
             variable.assign(arrays[f"var_{i}"])
         for i, variable in enumerate(optimizer_variables):
             variable.assign(arrays[f"opt_{i}"])
         self.teacher_logits = arrays.get("teacher_logits")
+        self.best = meta.get("best")
+        self.best_values = (
+            None
+            if self.best is None
+            else [arrays[f"best_{i}"] for i in range(len(variables))]
+        )
         self.baselines = meta["baselines"]
         self.curve = list(meta["curve"])
         self.log = list(meta["log"])
         return int(meta["step"])
 
-    def _expected_arrays(self) -> dict[str, tuple[tuple[int, ...], str]]:
+    def _expected_arrays(
+        self, best: bool
+    ) -> dict[str, tuple[tuple[int, ...], str]]:
         """`{name: (shape, dtype)}` of every array a checkpoint holds."""
         expected = {}
-        for prefix, variables in (
+        groups = [
             ("var", self._saved_variables()),
             ("opt", self.model.optimizer.variables),
-        ):
+        ]
+        if best:
+            groups.append(("best", self._saved_variables()))
+        for prefix, variables in groups:
             for i, variable in enumerate(variables):
                 dtype = keras.backend.standardize_dtype(variable.dtype)
                 expected[f"{prefix}_{i}"] = (tuple(variable.shape), dtype)
@@ -296,10 +336,14 @@ class _Job:
         return expected
 
     def _check_checkpoint(
-        self, path: str, arrays: dict[str, np.ndarray], meta: dict[str, Any]
+        self,
+        path: str,
+        arrays: dict[str, np.ndarray],
+        meta: dict[str, Any],
+        best: Any,
     ) -> None:
         """Checks a checkpoint against this job before anything is used."""
-        expected = self._expected_arrays()
+        expected = self._expected_arrays(best is not None)
         problems = [
             f"array {name!r} missing" for name in expected if name not in arrays
         ]
@@ -353,34 +397,68 @@ class _Job:
             callbacks.append(ThresholdScheduler(density, config.final_density))
         return callbacks
 
+    def evaluation_steps(self) -> set[int]:
+        """Steps after which the validation split is evaluated.
+
+        Every `eval_every` steps (the learning curve), every
+        `hold_eval_every` steps of the hold phase (what ``select="best"``
+        chooses from), and the last step.
+        """
+        if self.data.curve is None:
+            return set()
+        steps = {self.total}
+        if self.eval_every:
+            steps.update(range(self.eval_every, self.total, self.eval_every))
+        if self.hold_eval_every:
+            steps.update(
+                range(
+                    self.hold_start + self.hold_eval_every,
+                    self.total,
+                    self.hold_eval_every,
+                )
+            )
+        return steps
+
     def boundaries(self, start: int) -> list[tuple[int, int]]:
-        marks = {self.total}
-        for every in (self.eval_every, self.checkpoint_every):
-            if every:
-                marks.update(range(every, self.total, every))
+        marks = {self.total, *self.evaluation_steps()}
+        if self.checkpoint_every:
+            every = self.checkpoint_every
+            marks.update(range(every, self.total, every))
         points = [start, *sorted(m for m in marks if m > start)]
         return list(zip(points[:-1], points[1:], strict=True))
+
+    def batch_rows(self, start: int, stop: int) -> np.ndarray:
+        """Training rows of steps `start..stop-1`, `(steps, batch_size)`."""
+        config, train = self.config, self.data.train
+        if config.group_by_length:
+            return grouped_batch_indices(
+                config.seed,
+                example_lengths(train.inputs),
+                config.batch_size,
+                start,
+                stop,
+            )
+        return batch_indices(
+            config.seed, train.size, config.batch_size, start, stop
+        )
 
     def fit_chunk(
         self, start: int, stop: int, extra: list[keras.callbacks.Callback]
     ) -> dict[str, float]:
-        config, train = self.config, self.data.train
-        rows = batch_indices(
-            config.seed, train.size, config.batch_size, start, stop
-        ).ravel()
-        x, y = select(train, rows)
+        train = self.data.train
+        targets = None  # the split's own
         if self.spec.kind == "regression":
-            y = np.asarray(y, "float32").reshape(-1, 1)
+            targets = np.asarray(train.targets, "float32").reshape(-1, 1)
         if self.teacher_logits is not None:
-            y = np.concatenate(
-                [np.asarray(y, "float32")[:, None], self.teacher_logits[rows]],
-                axis=1,
-            )
+            labels = np.asarray(train.targets, "float32")[:, None]
+            targets = np.concatenate([labels, self.teacher_logits], axis=1)
+        batches = training_batches(
+            train, self.batch_rows(start, stop), self.buckets, targets
+        )
         history = self.model.fit(
-            x,
-            y,
-            batch_size=config.batch_size,
+            _dataset(batches),
             epochs=1,
+            steps_per_epoch=len(batches),
             shuffle=False,
             verbose=0 if self.quiet else 1,
             callbacks=[*self._callbacks, *extra],
@@ -390,6 +468,7 @@ class _Job:
     def train(self, folder: str, start: int, extra: list[Any]) -> None:
         self._callbacks = self.callbacks()
         log_path = os.path.join(folder, rd.LOG)
+        evaluations = self.evaluation_steps()
         for a, b in self.boundaries(start):
             if not self.quiet:
                 _say(self.quiet, f"Steps {a + 1}-{b} of {self.total}")
@@ -397,27 +476,61 @@ class _Job:
             logs = self.fit_chunk(a, b, extra)
             record: dict[str, Any] = {"event": "train", "step": b, **logs}
             record["seconds"] = round(time.perf_counter() - began, 3)
-            curve_due = self.eval_every and (
-                b % self.eval_every == 0 or b == self.total
-            )
-            if curve_due and self.data.curve is not None:
+            if b in evaluations:
+                began = time.perf_counter()
                 point = {"step": b, **density_of(self.model)}
-                point["metrics"] = score_split(
-                    self.model, self.spec, self.data.curve
-                )
+                point["metrics"] = self.score(self.data.curve)
+                point["final_density"] = b > self.hold_start
                 self.curve.append(point)
+                self._consider(point)
                 record["validation"] = point["metrics"]
                 record["density"] = point["density"]
+                record["eval_seconds"] = round(time.perf_counter() - began, 3)
             self.log.append(record)
             rd.write_log(log_path, self.log)
             _say(self.quiet, _format_record(record, self.total))
             if b % self.checkpoint_every == 0 and b < self.total:
                 self.save(folder, b)
 
+    def _consider(self, point: dict[str, Any]) -> None:
+        """Keeps `point`'s model if it is the best at the final density."""
+        if self.config.select != "best" or not point["final_density"]:
+            return
+        metric = self.spec.metrics[0]
+        value = float(point["metrics"][metric])
+        if self.best is not None and not value > self.best["value"]:
+            return
+        self.best = {"step": point["step"], "metric": metric, "value": value}
+        self.best_values = [
+            np.array(ops.convert_to_numpy(v)) for v in self._saved_variables()
+        ]
+
+    def selection(self) -> dict[str, Any]:
+        """Restores the selected model; says which step it is."""
+        if self.best is None or self.best["step"] == self.total:
+            chosen = {"select": self.config.select, "step": self.total}
+            if self.best is not None:
+                chosen.update(
+                    metric=self.best["metric"], value=self.best["value"]
+                )
+            return chosen
+        for variable, value in zip(
+            self._saved_variables(), self.best_values or [], strict=True
+        ):
+            variable.assign(value)
+        return {"select": "best", **self.best}
+
     # === Results ===
 
     def finish(self, folder: str, started: float, resumed: int | None):
         config, data = self.config, self.data
+        selected = self.selection()
+        if selected["step"] != self.total:
+            _say(
+                self.quiet,
+                f"Selected the masks of step {selected['step']} (validation "
+                f"{selected['metric']} {selected['value']:.4f}).",
+            )
         masks_path = os.path.join(folder, rd.MASKS)
         masks = {
             name: layer.mask()
@@ -426,7 +539,7 @@ class _Job:
         smpcore.save_masks_file(masks_path, masks)
         report = smpcore.sparsity_report(masks)
         _say(self.quiet, f"Evaluating the pruned model on {data.test.name} …")
-        metrics = score_split(self.model, self.spec, data.test)
+        metrics = self.score(data.test)
         model_dir = None
         if config.trains_weights:
             from smp_keras.bert import export_huggingface
@@ -457,6 +570,7 @@ class _Job:
             wall_time=time.perf_counter() - started,
             resumed_from=resumed,
             resolved=self.resolved(),
+            selected=selected,
             model=self.model,
         )
         rd.write_json(os.path.join(folder, rd.METRICS), result.to_dict())
@@ -464,9 +578,42 @@ class _Job:
         return result
 
 
+def _dataset(batches: list[tuple[Any, Any]]) -> Any:
+    """`batches` as what `fit` takes when batches differ in length.
+
+    JAX and PyTorch take a generator (a new length compiles once on JAX).
+    TensorFlow gets a `tf.data.Dataset` whose sequence axis is `None`:
+    Keras would infer a fixed length from a generator's first batches.
+    """
+
+    def generate() -> Any:
+        yield from batches
+
+    if keras.backend.backend() != "tensorflow":
+        return generate()
+    import tensorflow as tf
+
+    def spec(a: np.ndarray) -> Any:
+        shape = (None,) + tuple(
+            None if i == 0 else n for i, n in enumerate(a.shape[1:])
+        )
+        return tf.TensorSpec(shape, tf.as_dtype(a.dtype))
+
+    signature = keras.tree.map_structure(spec, batches[0])
+    return tf.data.Dataset.from_generator(generate, output_signature=signature)
+
+
 def _meta_problems(meta: dict[str, Any], total: int) -> list[str]:
     """What is wrong with a checkpoint's metadata (empty if nothing)."""
     problems = []
+    best = meta.get("best")
+    if best is not None and (
+        not isinstance(best, dict)
+        or type(best.get("step")) is not int
+        or not isinstance(best.get("value"), float)
+        or not isinstance(best.get("metric"), str)
+    ):
+        problems.append("`best` must be null or {step, metric, value}")
     step = meta.get("step")
     if type(step) is not int or not 0 < step < total:
         problems.append(f"`step` must be an int in [1, {total}), got {step!r}")

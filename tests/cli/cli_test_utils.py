@@ -50,3 +50,32 @@ def run_prune(config: Any, **kwargs: Any) -> Any:
     kwargs.setdefault("quiet", True)
     kwargs.setdefault("jit_compile", None)
     return prune(config, **kwargs)
+
+
+def _interrupt_class() -> Any:
+    import keras
+
+    class Interrupt(keras.callbacks.Callback):
+        """Raises after the batch that completes global step `at`."""
+
+        def __init__(self, at: int) -> None:
+            super().__init__()
+            self.at = at
+
+        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            iterations = self.model.optimizer.iterations
+            step = int(keras.ops.convert_to_numpy(iterations))
+            if step >= self.at:
+                raise KeyboardInterrupt(
+                    f"simulated interruption at step {step}"
+                )
+
+    return Interrupt
+
+
+def __getattr__(name: str) -> Any:
+    # `Interrupt` is built on first use, so importing this module does not
+    # import Keras (the backend is chosen per test session).
+    if name == "Interrupt":
+        return _interrupt_class()
+    raise AttributeError(name)

@@ -13,10 +13,9 @@ import os
 import re
 from collections import defaultdict
 
-import keras
 import numpy as np
 import pytest
-from cli_test_utils import run_prune
+from cli_test_utils import Interrupt, run_prune
 
 import smpcore
 from smp_keras.data import get_task
@@ -176,19 +175,6 @@ def test_distillation_needs_a_classification_task(tiny_config, finetune_run):
         run_prune(tiny_config("regression", teacher=finetune_run.run_dir))
 
 
-class _Interrupt(keras.callbacks.Callback):
-    """Raises after the batch that completes global step `at`."""
-
-    def __init__(self, at: int) -> None:
-        super().__init__()
-        self.at = at
-
-    def on_train_batch_end(self, batch, logs=None):
-        step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
-        if step >= self.at:
-            raise KeyboardInterrupt(f"simulated interruption at step {step}")
-
-
 @pytest.mark.parametrize(
     ("method", "jit_compile"),
     [("smp-s", "auto"), ("movement", None)],
@@ -204,7 +190,7 @@ def test_resumed_run_equals_uninterrupted_run(
     )
     config = tiny_config(output_dir=str(tmp_path / "parts"), **settings)
     with pytest.raises(KeyboardInterrupt):
-        run_prune(config, callbacks=[_Interrupt(3)], jit_compile=jit_compile)
+        run_prune(config, callbacks=[Interrupt(3)], jit_compile=jit_compile)
     checkpoint = os.path.join(config.run_dir(), rd.CHECKPOINT)
     assert os.path.isfile(checkpoint)
     assert not os.path.isfile(os.path.join(config.run_dir(), rd.METRICS))

@@ -68,7 +68,7 @@ def test_every_record_was_made_with_its_cells_configuration(
     for name, record in records.items():
         settings = dict(by_name[name].settings())
         teacher = settings.pop("teacher", None)
-        config = record["config"]
+        config = study.record_config(record)
         differs = {
             k: (config.get(k), v)
             for k, v in settings.items()

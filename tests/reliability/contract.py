@@ -48,6 +48,9 @@ CHOICES = {
     "head": ("auto", "mlm", "embeddings", "prototype"),
     "pooling": ("token", "mean"),
     "score_init": ("zeros", "magnitude"),
+    "lr_schedule": ("constant", "linear", "cosine"),
+    "select": ("best", "last"),
+    "padding": ("buckets", "max_length"),
 }
 
 

@@ -163,6 +163,7 @@ INT_OPTIONS = {
     "--cooldown-steps": (0, None),
     "--seed": (0, 2**32 - 1),  # documented maximum
     "--eval-every": (0, None),
+    "--hold-eval-every": (0, None),
     "--eval-max-examples": (1, None),
     "--test-max-examples": (1, None),
     "--checkpoint-every": (1, None),

@@ -357,6 +357,7 @@ FIELD_SPECS: dict[str, tuple[str, dict[str, Any]]] = {
     "logit_scale": ("real", {"low": 0, "low_open": True, "optional": True}),
     "score_init_scale": ("real", {"low": 0, "low_open": True}),
     "eval_every": ("int", {"low": 0, "optional": True}),
+    "hold_eval_every": ("int", {"low": 0, "optional": True}),
     "eval_max_examples": ("int", {"low": 1, "optional": True}),
     "test_max_examples": ("int", {"low": 1, "optional": True}),
     "checkpoint_every": ("int", {"low": 1, "optional": True}),
@@ -373,6 +374,7 @@ FIELD_SPECS: dict[str, tuple[str, dict[str, Any]]] = {
     "teacher": ("text", {"optional": True}),
     "output_dir": ("text", {"optional": True}),
     "overwrite": ("bool", {}),
+    "group_by_length": ("bool", {}),
 }
 OTHER_FIELDS = ("data_files", "columns", "label_words", "label_names")
 

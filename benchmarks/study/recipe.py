@@ -1,0 +1,249 @@
+"""The training recipe and budget study (issue 17): closing the gap at 10%.
+
+The accuracy study (`run.py`) ran every method with the first recipe: a
+constant mask learning rate, the last step's masks, every batch padded to
+64 tokens, 300 steps. This harness measures, at 10% remaining weights,
+what each change of the recipe buys and how accuracy grows with the budget:
+
+- recipes (:data:`RECIPES`): ``v1`` (the accuracy study's), ``decay``
+  (linear decay of the learning rate to 0, the reference's), ``v2`` (the
+  job's new defaults: decay, the best validation checkpoint at the final
+  density, bucketed padding), ``v2-l400`` (``v2`` with the paper's
+  regulariser λ_f = 400, which is what lets SMP-S's allocation move);
+- budgets: 300, 1,000 and 3,000 steps of batch 32;
+- tasks: Rotten Tomatoes and SNLI (embedded), and tweet sentiment
+  (``tweets``: a task the defaults were never tuned on, read from local CSV
+  files as a user's own data, `prepare_tweets.py`).
+
+Each cell is one run of the job (`smp_keras.api.prune`); its full record
+goes to ``benchmarks/results/study/recipe/<cell>.json`` (written
+atomically; existing records are skipped, so the harness resumes). Dense
+fine-tuning is run with the same recipe and budget as the pruned cells
+it is compared with, and is the SMP-S + KD teacher of its budget.
+
+Usage::
+
+    KERAS_BACKEND=jax python benchmarks/study/recipe.py --list
+    KERAS_BACKEND=jax python benchmarks/study/recipe.py 'rt-smp-s-10-v2-300-*'
+    python benchmarks/study/recipe.py --table
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any, NamedTuple
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import run as study  # noqa: E402  (the accuracy study's helpers)
+
+OUT = os.path.join(study.OUT, "recipe")
+RUNS = os.path.join(study.ROOT, "runs", "recipe")
+TWEETS = os.path.join(study.ROOT, "runs", "data", "tweets")
+
+#: Settings of every cell (the accuracy study's, without its recipe).
+BASE: dict[str, Any] = {
+    k: v for k, v in study.BASE.items() if k not in study.RECIPE_V1
+}
+#: Recipe -> overrides of the job's defaults.
+RECIPES: dict[str, dict[str, Any]] = {
+    "v1": dict(study.RECIPE_V1),
+    "decay": {"lr_schedule": "linear", "select": "last"},
+    "v2": {},  # the job's defaults: linear decay, select best, buckets
+    "v2-l400": {"reg_weight": 400.0},
+}
+#: Task -> settings. ``tweets`` is read as a user's own CSV files.
+TASKS: dict[str, dict[str, Any]] = {
+    "rt": {"task": "rotten_tomatoes"},
+    "snli": {"task": "snli"},
+    "tweets": {
+        "task": "rotten_tomatoes",  # the label words of a sentiment task
+        "data_files": {
+            split: os.path.join(TWEETS, f"{split}.csv")
+            for split in ("train", "validation", "test")
+        },
+        "columns": {"text": "text"},
+    },
+}
+METHODS: dict[str, dict[str, Any]] = {
+    "fine-tune": {"method": "fine-tune"},
+    "smp-s": {"method": "smp-s"},
+    "smp-s-kd": {"method": "smp-s"},
+}
+
+
+class Cell(NamedTuple):
+    task: str
+    method: str
+    recipe: str
+    steps: int
+    seed: int = 0
+
+    @property
+    def percent(self) -> int:
+        return 100 if self.method == "fine-tune" else 10
+
+    @property
+    def name(self) -> str:
+        return (
+            f"{self.task}-{self.method}-{self.percent}-{self.recipe}-"
+            f"{self.steps}-s{self.seed}"
+        )
+
+    def teacher(self) -> Cell | None:
+        if self.method != "smp-s-kd":
+            return None
+        return Cell(self.task, "fine-tune", self.recipe, self.steps, 0)
+
+    def settings(self) -> dict[str, Any]:
+        settings = {
+            **BASE,
+            **TASKS[self.task],
+            **METHODS[self.method],
+            **RECIPES[self.recipe],
+            "steps": self.steps,
+            "seed": self.seed,
+            # About 6 learning-curve points whatever the budget.
+            "eval_every": max(50, self.steps // 6),
+        }
+        if self.percent < 100:
+            settings["density"] = self.percent / 100
+        teacher = self.teacher()
+        if teacher is not None:
+            settings["teacher"] = os.path.join(RUNS, teacher.name)
+        return settings
+
+
+def cells() -> list[Cell]:
+    """Every cell, in the order they are run (most informative first)."""
+    out = []
+    # The ablation at the accuracy study's budget, on every task.
+    for task in ("rt", "snli", "tweets"):
+        out += [Cell(task, "smp-s", r, 300) for r in ("v2", "decay")]
+        out.append(Cell(task, "fine-tune", "v2", 300))
+    out += [Cell(t, "smp-s", "v1", 300) for t in ("tweets",)]
+    out += [Cell(t, "smp-s", "v2-l400", 300) for t in ("rt", "snli")]
+    out += [Cell(t, "smp-s-kd", "v2", 300) for t in ("rt", "snli")]
+    # The budget curve.
+    for steps in (1000, 3000):
+        for task in ("rt", "snli"):
+            for method in ("fine-tune", "smp-s", "smp-s-kd"):
+                out.append(Cell(task, method, "v2", steps))
+    return out
+
+
+def _record_path(cell: Cell) -> str:
+    return os.path.join(OUT, f"{cell.name}.json")
+
+
+def run_cell(cell: Cell) -> dict[str, Any]:
+    """Runs `cell` unless its record exists; returns the record."""
+    path = _record_path(cell)
+    if os.path.exists(path):
+        with open(path) as f:
+            return json.load(f)
+    if cell.task == "tweets" and not os.path.exists(
+        os.path.join(TWEETS, "test.csv")
+    ):
+        raise SystemExit(
+            "The tweets data are missing: run "
+            "`python benchmarks/study/prepare_tweets.py` first."
+        )
+    teacher = cell.teacher()
+    if teacher is not None and not os.path.isdir(
+        os.path.join(RUNS, teacher.name, "model")
+    ):
+        _run(teacher, overwrite=True)
+    record = _run(cell)
+    study._write_json(path, record)
+    print(f"{cell.name}: {record['metrics']}", flush=True)
+    return record
+
+
+def _run(cell: Cell, overwrite: bool = False) -> dict[str, Any]:
+    from smp_keras.api import PruneConfig, prune
+
+    out = os.path.join(RUNS, cell.name)
+    config = PruneConfig(**cell.settings(), output_dir=out, overwrite=overwrite)
+    result = prune(config, quiet=True)
+    with open(os.path.join(result.run_dir, "metrics.json")) as f:
+        record = json.load(f)
+    record["study"] = {"cell": cell.name, **study._environment()}
+    if cell.method == "fine-tune":
+        os.makedirs(OUT, exist_ok=True)
+        path = _record_path(cell)
+        if not os.path.exists(path):
+            study._write_json(path, record)
+    return record
+
+
+# === Aggregation ===
+
+
+def load_records() -> dict[str, dict[str, Any]]:
+    out = {}
+    for cell in cells():
+        path = _record_path(cell)
+        if os.path.exists(path):
+            with open(path) as f:
+                out[cell.name] = json.load(f)
+    return out
+
+
+def _accuracy(record: dict[str, Any]) -> float:
+    return 100 * float(next(iter(record["metrics"].values())))
+
+
+def _hold_phase(record: dict[str, Any]) -> str:
+    """Validation accuracy over the hold phase: min-max (points)."""
+    values = [
+        100 * float(next(iter(p["metrics"].values())))
+        for p in record.get("curve", [])
+        if p.get("final_density")
+    ]
+    if not values:
+        return "–"
+    return f"{min(values):.1f}–{max(values):.1f} ({len(values)})"
+
+
+def table(records: dict[str, dict[str, Any]]) -> str:
+    """The recipe/budget table: one row per record, grouped by task."""
+    lines = [
+        "| cell | task | method | recipe | steps | test accuracy (%) | "
+        "selected step | validation over the hold phase (evals) | "
+        "minutes |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for cell in cells():
+        record = records.get(cell.name)
+        if record is None:
+            continue
+        selected = record.get("selected") or {}
+        lines.append(
+            f"| {cell.name} | {cell.task} | {cell.method} | {cell.recipe} "
+            f"| {cell.steps} | {_accuracy(record):.1f} | "
+            f"{selected.get('step', cell.steps)} | {_hold_phase(record)} | "
+            f"{record['wall_time'] / 60:.0f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_outputs() -> str:
+    text = table(load_records())
+    os.makedirs(OUT, exist_ok=True)
+    study.smpcore.atomic_write(
+        os.path.join(OUT, "table.md"), lambda f: f.write(text.encode())
+    )
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    return study.run_harness(
+        __doc__, argv, cells(), _record_path, run_cell, write_outputs
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
