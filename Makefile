@@ -66,6 +66,8 @@ bench: $(STAMP)
 	    --out benchmarks/results/masked_dense_$$b.json; \
 	  $(PY) benchmarks/bench_bert_step.py --backend $$b \
 	    --out benchmarks/results/bert_step_$$b.json; \
+	  KERAS_BACKEND=$$b $(PY) benchmarks/bench_padding.py \
+	    --out benchmarks/results/padding_$$b.json; \
 	done
 	$(PY) benchmarks/summarize.py
 

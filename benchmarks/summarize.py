@@ -1,7 +1,8 @@
 """Render the committed raw benchmark results as one Markdown page.
 
-Reads `benchmarks/results/{core,masked_dense_*,bert_step_*}.json` (written by
-`bench_core.py`, `bench_masked_dense.py` and `bench_bert_step.py`) and
+Reads `benchmarks/results/{core,masked_dense_*,bert_step_*,padding_*}.json`
+(written by `bench_core.py`, `bench_masked_dense.py`, `bench_bert_step.py`
+and `bench_padding.py`) and
 writes `benchmarks/results/performance.md`, which the docs' Benchmarks page
 includes. Every figure on that page comes from those files.
 
@@ -121,6 +122,29 @@ def bert_table() -> list[str]:
     return lines + [""]
 
 
+def padding_table() -> list[str]:
+    """Training and evaluation throughput per padding (`bench_padding.py`)."""
+    lines = [
+        "## Padding: to max_length, to buckets, buckets + group_by_length "
+        "(all-MiniLM-L6-v2, SMP-S at 10%, batch 32, max_length 64)",
+        "",
+        "| file | backend | task | padding | train steps/s | train speed-up "
+        "| eval examples/s | eval speed-up |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, d in _load("padding_*.json"):
+        for task, modes in d["tasks"].items():
+            for mode, r in modes.items():
+                lines.append(
+                    f"| {name} | {d['backend']} | {task} | {mode} "
+                    f"| {r['train_steps_per_s']:.3f} "
+                    f"| {r['train_speedup']:.2f}× "
+                    f"| {r['eval_examples_per_s']:.0f} "
+                    f"| {r['eval_speedup']:.2f}× |"
+                )
+    return lines + [""]
+
+
 def main() -> None:
     lines = [
         "# Performance",
@@ -132,6 +156,7 @@ def main() -> None:
         *core_tables(),
         *masked_dense_table(),
         *bert_table(),
+        *padding_table(),
     ]
     path = os.path.join(RESULTS, "performance.md")
     text = "\n".join(lines)

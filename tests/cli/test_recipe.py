@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 
 import keras
 import numpy as np
 import pytest
-from cli_test_utils import Interrupt, run_prune
+from cli_test_utils import Interrupt, make_config, run_prune
 from tiny_bert import FILLER, NEGATIVE, POSITIVE, write_csv
 
 import smpcore
@@ -86,30 +87,32 @@ def test_weight_learning_rate_follows_the_score_schedule():
         assert dw == pytest.approx(0.01 * (1 - t / 4), rel=1e-3)
 
 
-def test_the_job_decays_the_learning_rate_to_zero(tiny_config):
-    result = run_prune(tiny_config(lr_schedule="linear", select="last"))
-    optimizer = result.model.optimizer
+def test_the_job_decays_the_learning_rate_to_zero(finished_run):
+    assert finished_run.config.lr_schedule == "linear"  # the default
+    optimizer = finished_run.model.optimizer
     assert int(keras.ops.convert_to_numpy(optimizer.iterations)) == 4
     rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
     assert rate == pytest.approx(0.0, abs=1e-12)
-    constant = run_prune(
-        tiny_config(
-            lr_schedule="constant", output_dir=str(result.run_dir) + "c"
-        )
-    )
-    rate = keras.ops.convert_to_numpy(constant.model.optimizer.learning_rate)
-    assert float(rate) == pytest.approx(constant.config.learning_rate)
 
 
 # === Best-checkpoint selection ===
+
+
+@pytest.fixture(scope="module")
+def hold_run(tiny_model, data_files, tmp_path_factory):
+    """A finished SMP-S run with a hold phase of 4 evaluated steps."""
+    folder = tmp_path_factory.mktemp("hold")
+    return run_prune(
+        make_config(tiny_model, data_files, folder, "single", **HOLD)
+    )
 
 
 def _eligible(result):
     return [p for p in result.curve if p["final_density"]]
 
 
-def test_best_selection_ships_the_best_final_density_masks(tiny_config):
-    result = run_prune(tiny_config(**HOLD))
+def test_best_selection_ships_the_best_final_density_masks(hold_run):
+    result = hold_run
     total, cooldown = 8, 4
     steps = [p["step"] for p in result.curve]
     assert steps == [2, 4, 5, 6, 7, 8]
@@ -157,31 +160,31 @@ def test_default_hold_evaluations_spread_over_the_hold_phase(tiny_config):
     assert tiny_config(hold_eval_every=0).resolved_hold_eval_every(4) == 0
 
 
-def test_a_resumed_run_keeps_its_best_checkpoint(tiny_config, tmp_path):
-    whole = run_prune(tiny_config(output_dir=str(tmp_path / "whole"), **HOLD))
+def test_a_resumed_run_keeps_its_best_checkpoint(
+    hold_run, tiny_config, tmp_path
+):
     config = tiny_config(output_dir=str(tmp_path / "parts"), **HOLD)
     with pytest.raises(KeyboardInterrupt):
         run_prune(config, callbacks=[Interrupt(7)])
-    resumed = run_prune(config)
-    assert resumed.resumed_from == 6
-    assert resumed.selected == whole.selected
-    a = smpcore.load_masks_file(whole.artifact_path)
-    b = smpcore.load_masks_file(resumed.artifact_path)
-    for name in a:
-        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
-
-
-def test_a_checkpoint_with_a_forged_best_is_refused(tiny_config, tmp_path):
-    config = tiny_config(output_dir=str(tmp_path / "run"), **HOLD)
-    with pytest.raises(KeyboardInterrupt):
-        run_prune(config, callbacks=[Interrupt(7)])
-    path = os.path.join(config.run_dir(), rd.CHECKPOINT)
+    # A copy of the interrupted run whose checkpoint lost its best state
+    # is refused, naming the missing array.
+    forged = tmp_path / "forged"
+    shutil.copytree(config.run_dir(), forged)
+    path = os.path.join(forged, rd.CHECKPOINT)
     arrays, meta = rd.load_checkpoint(path)
-    assert meta["best"] is not None
+    assert meta["best"] is not None and meta["best"]["step"] <= 6
     del arrays["best_0"]
     rd.save_checkpoint(path, arrays, meta)
     with pytest.raises(rd.RunDirectoryError, match="best_0"):
-        run_prune(config)
+        run_prune(tiny_config(output_dir=str(forged), **HOLD))
+    # The intact one resumes to the uninterrupted run's selection.
+    resumed = run_prune(config)
+    assert resumed.resumed_from == 6
+    assert resumed.selected == hold_run.selected
+    a = smpcore.load_masks_file(hold_run.artifact_path)
+    b = smpcore.load_masks_file(resumed.artifact_path)
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
 
 
 # === Bucketed padding ===
