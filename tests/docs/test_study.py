@@ -239,3 +239,59 @@ def test_the_prose_check_catches_a_figure_no_record_backs(
     # A performance figure is an entry, never a difference of entries.
     assert _stale("17.5x faster", published, {17.5}) == []
     assert _stale("123.4 points ahead", published, {10.0, 133.4}) == ["123.4"]
+
+
+# === The recipe and budget study (issue 17) ===
+
+
+@pytest.fixture(scope="module")
+def recipe() -> Any:
+    path = ROOT / "benchmarks" / "study" / "recipe.py"
+    spec = importlib.util.spec_from_file_location("study_recipe", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_recipe_table_is_regenerated_from_the_records(recipe: Any) -> None:
+    records = recipe.load_records()
+    assert records, "no recipe records found"
+    committed = (ROOT / "benchmarks/results/study/recipe/table.md").read_text()
+    assert committed == recipe.report(records), (
+        "recipe/table.md is stale: run "
+        "`python benchmarks/study/recipe.py --table`"
+    )
+
+
+def test_every_recipe_record_was_made_with_its_cells_configuration(
+    recipe: Any,
+) -> None:
+    by_name = {cell.name: cell for cell in recipe.cells()}
+    for name, record in recipe.load_records().items():
+        settings = dict(by_name[name].settings())
+        config = record["config"]
+        for key in ("teacher", "output_dir"):  # absolute paths
+            if settings.get(key) is not None:
+                assert os.path.basename(config[key]) == os.path.basename(
+                    settings.pop(key)
+                ), name
+        files = settings.pop("data_files", None)
+        if files is not None:
+            assert {
+                split: os.path.basename(path)
+                for split, path in config["data_files"].items()
+            } == {s: os.path.basename(p) for s, p in files.items()}, name
+        differs = {
+            k: (config.get(k), v)
+            for k, v in settings.items()
+            if config.get(k) != v
+        }
+        assert not differs, f"{name}: record config differs {differs}"
+        assert record["eval_split"] == "test", name
+        if record["config"]["select"] == "best":
+            chosen = record["selected"]["step"]
+            eligible = [p for p in record["curve"] if p["final_density"]]
+            best = max(p["metrics"]["accuracy"] for p in eligible)
+            assert chosen in [p["step"] for p in eligible], name
+            assert record["selected"]["value"] == best, name
