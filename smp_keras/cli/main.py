@@ -417,7 +417,9 @@ def _add_evaluate(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--logit-scale", type=float)
     p.add_argument("--max-length", type=int)
     p.add_argument(
-        "--max-examples", type=int, help="score only the first N examples"
+        "--max-examples",
+        type=int,
+        help="score a fixed seeded sample of N examples",
     )
     p.add_argument("--json", action="store_true", help="print JSON")
     _eager_option(p)

@@ -191,7 +191,8 @@ def evaluate(
         pooling: Override the pooling.
         logit_scale: Override the logit scale.
         max_length: Tokens per example (default: the run's, else 64).
-        max_examples: Score only the first this many examples.
+        max_examples: Score only a fixed seeded sample of this many
+            examples (the job's `test_max_examples` sample).
         batch_size: Examples per prediction batch.
         jit_compile: Passed to `model.compile`; None predicts eagerly
             (faster for a handful of examples).
@@ -211,7 +212,7 @@ def evaluate(
         {'task': 'rotten_tomatoes', 'split': 'test', 'examples': 1008, ...}
     """
     from smp_keras.data import load_task_data
-    from smp_keras.pruning.data import _encode, _head
+    from smp_keras.pruning.data import _encode, _head, bucket_lengths
     from smp_keras.pruning.metrics import density_of, score_split
 
     if split not in _SPLITS:
@@ -244,7 +245,14 @@ def evaluate(
     )
     rows = _head(rows, max_examples)
     encoded = _encode(spec, tokenizer, rows, split, settings.max_length)
-    metrics = score_split(model, spec, encoded, batch_size=batch_size)
+    # Examples grouped by length (the same outputs up to float rounding).
+    metrics = score_split(
+        model,
+        spec,
+        encoded,
+        batch_size=batch_size,
+        buckets=bucket_lengths(settings.max_length),
+    )
     return {
         "task": spec.name,
         "split": split,
