@@ -177,12 +177,19 @@ def _run(cell: Cell, overwrite: bool = False) -> dict[str, Any]:
     with open(os.path.join(result.run_dir, "metrics.json")) as f:
         record = json.load(f)
     record["study"] = {"cell": cell.name, **study._environment()}
+    record["allocation"] = allocation(result.artifact_path)
     if cell.method == "fine-tune":
         os.makedirs(OUT, exist_ok=True)
         path = _record_path(cell)
         if not os.path.exists(path):
             study._write_json(path, record)
     return record
+
+
+def allocation(artifact: str) -> dict[str, float]:
+    """The fraction kept in each pruned matrix of a run's mask artifact."""
+    masks = study.smpcore.load_masks_file(artifact)
+    return {name: round(float(mask.mean()), 6) for name, mask in masks.items()}
 
 
 # === Aggregation ===
@@ -212,6 +219,14 @@ def _hold_phase(record: dict[str, Any]) -> str:
     if not values:
         return "–"
     return f"{min(values):.1f}–{max(values):.1f} ({len(values)})"
+
+
+def _spread(record: dict[str, Any]) -> str:
+    """The range of the per-matrix kept fractions (%): SMP-S's allocation."""
+    kept = list((record.get("allocation") or {}).values())
+    if not kept or record["config"]["method"] == "fine-tune":
+        return "–"
+    return f"{100 * min(kept):.1f}–{100 * max(kept):.1f}"
 
 
 #: Columns of the summary table: (title, method, recipe).
@@ -276,8 +291,8 @@ def table(records: dict[str, dict[str, Any]]) -> str:
     lines = [
         "| cell | task | method | recipe | steps | test accuracy (%) | "
         "selected step | validation over the hold phase (evals) | "
-        "minutes |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "kept per matrix (%) | minutes |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for cell in cells():
         record = records.get(cell.name)
@@ -288,7 +303,7 @@ def table(records: dict[str, dict[str, Any]]) -> str:
             f"| {cell.name} | {cell.task} | {cell.method} | {cell.recipe} "
             f"| {cell.steps} | {_accuracy(record):.1f} | "
             f"{selected.get('step', cell.steps)} | {_hold_phase(record)} | "
-            f"{record['wall_time'] / 60:.0f} |"
+            f"{_spread(record)} | {record['wall_time'] / 60:.0f} |"
         )
     return "\n".join(lines) + "\n"
 
