@@ -158,9 +158,11 @@ def _figures(text: str) -> set[float]:
 
 @pytest.fixture(scope="module")
 def published() -> set[float]:
-    """Every figure of the study's and the learnability study's tables."""
+    """Every figure of the study's, the recipe study's and the
+    learnability study's tables."""
     tables = (
         "benchmarks/results/study/table.md",
+        "benchmarks/results/study/recipe/table.md",
         "benchmarks/results/learnability.md",
     )
     return set().union(*(_figures((ROOT / t).read_text()) for t in tables))
