@@ -371,7 +371,9 @@ class MaskedDense(keras.layers.Layer):
         if not self.built:
             return self._pending.get(name)
         variable = getattr(self, f"_{name}")
-        return kops.convert_to_numpy(variable.value).item()
+        # The variable itself, not `.value`: under a tf.distribute strategy
+        # `.value` of a mirrored variable is not array-convertible.
+        return kops.convert_to_numpy(variable).item()
 
     @property
     def density(self) -> float:

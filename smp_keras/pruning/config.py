@@ -370,7 +370,8 @@ class PruneConfig:
             8) that holds its longest example, and evaluates examples
             sorted by length; ``"max_length"`` pads everything to
             `max_length`. Padding is masked, so both compute the same
-            model up to float rounding; buckets are faster.
+            model up to float rounding; buckets are faster. Span tasks
+            and TensorFlow data-parallel runs always pad to `max_length`.
         group_by_length: Train on batches of similar lengths (as Hugging
             Face's ``group_by_length``: each run of 50 batches of the
             shuffled stream is sorted by length, then cut into batches in

@@ -169,11 +169,12 @@ class _Job:
         self.hold_start = (
             0 if config.final_density >= 1 else self.total - self.cooldown
         )
-        self.buckets = (
-            bucket_lengths(config.max_length)
-            if config.padding == "buckets" and self.spec.kind != "span"
-            else None
-        )
+        # Span outputs have a sequence axis, and Keras's MirroredStrategy
+        # path mishandles batches of varying length: both pad to max_length.
+        bucketed = config.padding == "buckets" and self.spec.kind != "span"
+        if config.distribute and keras.backend.backend() == "tensorflow":
+            bucketed = False
+        self.buckets = bucket_lengths(config.max_length) if bucketed else None
         self._compile()
 
     def resolved(self) -> dict[str, Any]:
@@ -402,9 +403,11 @@ class _Job:
 
         Every `eval_every` steps (the learning curve), every
         `hold_eval_every` steps of the hold phase (what ``select="best"``
-        chooses from), and the last step.
+        chooses from), and the last step; none when both are 0.
         """
-        if self.data.curve is None:
+        if self.data.curve is None or not (
+            self.eval_every or self.hold_eval_every
+        ):
             return set()
         steps = {self.total}
         if self.eval_every:
@@ -455,10 +458,18 @@ class _Job:
         batches = training_batches(
             train, self.batch_rows(start, stop), self.buckets, targets
         )
+        if len({x["token_ids"].shape for x, _ in batches}) == 1:
+            # One shape: plain arrays, as `fit` batches them itself.
+            x, y = keras.tree.map_structure(
+                lambda *parts: np.concatenate(parts), *batches
+            )
+            data: dict[str, Any] = {"x": x, "y": y}
+            data["batch_size"] = self.config.batch_size
+        else:
+            data = {"x": _dataset(batches), "steps_per_epoch": len(batches)}
         history = self.model.fit(
-            _dataset(batches),
+            **data,
             epochs=1,
-            steps_per_epoch=len(batches),
             shuffle=False,
             verbose=0 if self.quiet else 1,
             callbacks=[*self._callbacks, *extra],
