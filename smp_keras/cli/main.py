@@ -329,8 +329,8 @@ def _add_prune(sub: Any, common: argparse.ArgumentParser) -> None:
         "--select",
         choices=SELECTS,
         default=S,
-        help="masks to ship: the best on validation at the final density, "
-        f"or the last step's (default: {DEFAULTS['select']})",
+        help="masks to ship: the last step's, or the best on validation "
+        f"at the final density (default: {DEFAULTS['select']})",
     )
     g.add_argument(
         "--eval-max-examples",

@@ -45,7 +45,7 @@ DEFAULTS: Mapping[str, Any] = types.MappingProxyType(
         "score_init_scale": 1.0,
         "reg_weight": 0.0,
         "lr_schedule": "linear",
-        "select": "best",
+        "select": "last",
         "padding": "buckets",
     }
 )
@@ -354,10 +354,13 @@ class PruneConfig:
             steps during the hold phase (the cool-down at the final density;
             what ``select="best"`` chooses from); None spreads about
             6 evaluations over it; 0 adds none.
-        select: Which masks the run ships: ``"best"`` (the evaluation with
-            the highest headline validation metric among those made at the
-            final density; earliest on ties) or ``"last"`` (the last
-            step's). Without a validation split, the last step's.
+        select: Which masks the run ships: ``"last"`` (the last step's,
+            the default) or ``"best"`` (the evaluation with the highest
+            headline validation metric among those made at the final
+            density; earliest on ties; without a validation split, the
+            last step's). With the linear decay the hold phase is stable,
+            and in the recipe study choosing on the validation sample did
+            not pick better masks (docs: Accuracy study).
         eval_max_examples: Validation examples used for the learning curve
             and the selection (a fixed seeded sample of that many); None
             uses all.

@@ -33,6 +33,7 @@ from smp_keras.pruning.model import ScoreWeightAdam, learning_rate_schedule
 
 # A run long enough to have a hold phase with several evaluations.
 HOLD = {
+    "select": "best",
     "steps": 8,
     "cooldown_steps": 4,
     "eval_every": 2,
@@ -135,7 +136,7 @@ def test_best_selection_ships_the_best_final_density_masks(hold_run):
 
 
 def test_last_selection_ships_the_last_step(tiny_config):
-    result = run_prune(tiny_config(select="last", **HOLD))
+    result = run_prune(tiny_config(**{**HOLD, "select": "last"}))
     assert result.selected == {"select": "last", "step": 8}
     again = evaluate(result.run_dir, split="validation", jit_compile=None)
     last = result.curve[-1]
@@ -296,3 +297,41 @@ def test_group_by_length_trains(tiny_config):
     assert result.config.group_by_length
     assert result.density == pytest.approx(0.5, abs=0.01)
     assert 0.0 <= result.metrics["accuracy"] <= 1.0
+
+
+# === The command line ===
+
+
+def test_recipe_flags_reach_the_config():
+    from smp_keras.cli.main import _prune_config, build_parser
+
+    defaults = _prune_config(build_parser().parse_args(["prune"]))
+    assert (defaults.lr_schedule, defaults.select, defaults.padding) == (
+        "linear",
+        "last",
+        "buckets",
+    )
+    assert defaults.group_by_length is False
+    args = build_parser().parse_args(
+        [
+            "prune",
+            "--lr-schedule",
+            "cosine",
+            "--select",
+            "best",
+            "--hold-eval-every",
+            "3",
+            "--padding",
+            "max_length",
+            "--group-by-length",
+        ]
+    )
+    config = _prune_config(args)
+    assert (config.lr_schedule, config.select, config.padding) == (
+        "cosine",
+        "best",
+        "max_length",
+    )
+    assert config.hold_eval_every == 3 and config.group_by_length is True
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["prune", "--select", "first"])
