@@ -24,6 +24,7 @@ __all__ = [
     "TaskData",
     "batch_indices",
     "bucket_lengths",
+    "bucket_of",
     "example_lengths",
     "grouped_batch_indices",
     "load_job_data",
