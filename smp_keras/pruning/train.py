@@ -604,10 +604,8 @@ def _dataset(batches: list[tuple[Any, Any]]) -> Any:
         return generate()
     import tensorflow as tf
 
-    def spec(a: np.ndarray) -> Any:
-        shape = (None,) + tuple(
-            None if i == 0 else n for i, n in enumerate(a.shape[1:])
-        )
+    def spec(a: np.ndarray) -> Any:  # batch and sequence axes vary
+        shape = (None, None, *a.shape[2:])[: a.ndim]
         return tf.TensorSpec(shape, tf.as_dtype(a.dtype))
 
     signature = keras.tree.map_structure(spec, batches[0])
