@@ -7,6 +7,7 @@ its weights to keep. The Keras frontend of the method:
   scores and a top-k (or threshold, or magnitude) mask;
 * :class:`SparsityScheduler`: density and regulariser schedules, with the
   SMP-L (uniform), SMP-S and global allocations;
+* :class:`ThresholdScheduler`: the threshold methods' step schedule;
 * :mod:`smp_keras.objective`: the score regulariser and distillation;
 * :mod:`smp_keras.model_utils`: reports, mask artifacts and baking;
 * :mod:`smp_keras.api`: the end-to-end job (`prune`, `evaluate`, `export`,
@@ -31,6 +32,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "ALLOCATIONS": "smp_keras.callbacks",
     "SparsityScheduler": "smp_keras.callbacks",
+    "ThresholdScheduler": "smp_keras.callbacks",
     "matrix_group": "smp_keras.callbacks",
     "PRUNING_METHODS": "smp_keras.layers",
     "MaskedDense": "smp_keras.layers",
@@ -57,6 +59,7 @@ __all__ = [
     "MaskedDense",
     "SMPDistiller",
     "SparsityScheduler",
+    "ThresholdScheduler",
     "bake",
     "format_sparsity_report",
     "load_masks",
@@ -79,6 +82,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from smp_keras.callbacks import (
         ALLOCATIONS,
         SparsityScheduler,
+        ThresholdScheduler,
         matrix_group,
     )
     from smp_keras.layers import PRUNING_METHODS, MaskedDense

@@ -47,6 +47,7 @@ from smpcore.schedules import (
     constant_schedule,
     cubic_density_schedule,
     regularization_schedule,
+    threshold_schedule,
 )
 
 __all__ = [
@@ -77,6 +78,7 @@ __all__ = [
     "smp_s_densities",
     "sparsity_report",
     "threshold_mask",
+    "threshold_schedule",
     "topk_count",
     "topk_mask",
     "uniform_densities",

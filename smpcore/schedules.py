@@ -23,6 +23,7 @@ __all__ = [
     "constant_schedule",
     "cubic_density_schedule",
     "regularization_schedule",
+    "threshold_schedule",
 ]
 
 Schedule = Callable[[int], float]
@@ -152,6 +153,75 @@ def regularization_schedule(
         t = min(_check_step(step), total)
         # (T - t) / T is 1 - t / T without cancellation (exact int difference)
         return lam * (1.0 - ((total - t) / total) ** p)
+
+    return schedule
+
+
+def threshold_schedule(
+    density_schedule: Schedule,
+    *,
+    final_density: float,
+    final_threshold: float = 0.1,
+    low: float = 1e-6,
+    high: float = 0.999,
+) -> Schedule:
+    """The sigmoid-threshold schedule of soft movement pruning.
+
+    .. math::
+
+        \tau_t = \tau_f \, \frac{1 - v_t}{1 - v_f}
+
+    follows the density schedule ``v_t`` from (almost) 0, where every weight
+    is kept, to ``τ_f`` at the final density ``v_f``, clipped to
+    ``[low, high]`` (a threshold of 0 or 1 would keep everything or
+    nothing). The regulariser then pushes unimportant scores below it; the
+    density reached is whatever the scores give. The reference's ``τ_f`` is
+    0.1.
+
+    Args:
+        density_schedule: ``step -> v_t``, e.g. :func:`cubic_density_schedule`.
+        final_density: ``v_f`` in ``[0, 1]``; with ``v_f = 1`` the ramp is
+            flat at ``low``.
+        final_threshold: ``τ_f`` in ``(0, 1)``.
+        low: The smallest threshold, in ``(0, 1)``.
+        high: The largest threshold, in ``[low, 1)``.
+
+    Returns:
+        A callable mapping a step (int ``>= 0``) to a Python float threshold.
+
+    Raises:
+        TypeError: If an argument has the wrong type.
+        ValueError: If a number is out of range.
+
+    Example:
+        >>> density = cubic_density_schedule(final_density=0.1, total_steps=4)
+        >>> schedule = threshold_schedule(density, final_density=0.1)
+        >>> [round(schedule(t), 6) for t in (0, 2, 4)]
+        [1e-06, 0.0875, 0.1]
+    """
+    if not callable(density_schedule):
+        raise TypeError(
+            "`density_schedule` must be a callable step -> density. "
+            f"Received: density_schedule={density_schedule!r}"
+        )
+    v_f = check_density(final_density, "final_density")
+    tau = check_real(
+        final_threshold,
+        "final_threshold",
+        low=0.0,
+        high=1.0,
+        low_open=True,
+        high_open=True,
+    )
+    lo = check_real(
+        low, "low", low=0.0, high=1.0, low_open=True, high_open=True
+    )
+    hi = check_real(high, "high", low=lo, high=1.0, high_open=True)
+
+    def schedule(step: int) -> float:
+        v_t = check_density(density_schedule(_check_step(step)), "density")
+        progress = (1.0 - v_t) / max(1e-12, 1.0 - v_f)
+        return min(max(tau * progress, lo), hi)
 
     return schedule
 

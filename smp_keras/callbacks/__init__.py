@@ -5,5 +5,11 @@ from smp_keras.callbacks.sparsity_scheduler import (
     SparsityScheduler,
     matrix_group,
 )
+from smp_keras.callbacks.threshold_scheduler import ThresholdScheduler
 
-__all__ = ["ALLOCATIONS", "SparsityScheduler", "matrix_group"]
+__all__ = [
+    "ALLOCATIONS",
+    "SparsityScheduler",
+    "ThresholdScheduler",
+    "matrix_group",
+]

@@ -128,8 +128,10 @@ def _add_prune(sub: Any, common: argparse.ArgumentParser) -> None:
         "--task",
         default=S,
         help="task preset: rotten_tomatoes, "
-        "snli, sst2, mrpc, qqp, mnli, qnli, rte, cola, stsb, squad "
-        f"(default: {DEFAULTS['task']})",
+        "snli, sst2, mrpc, qqp, mnli, qnli, rte, cola, stsb, squad, or "
+        "custom: your own --data-files with columns text (and text_b), "
+        "label, and --label-words (default: custom with --data-files, "
+        f"else {DEFAULTS['task']})",
     )
     g.add_argument(
         "--data-files",
@@ -609,6 +611,8 @@ def _cmd_prune(args: argparse.Namespace) -> int:
         label_words=config.label_words,
         label_names=config.label_names,
         template=config.template,
+        data_files=config.data_files,
+        columns=config.columns,
     )
     _import_keras_quietly(args.debug, tensorflow=True)
     from smp_keras.api import prune

@@ -16,6 +16,7 @@ from smp_keras.data.encoding import encode, encode_span, postprocess_spans
 from smp_keras.data.labels import check_answers, label_ids
 from smp_keras.data.loading import (
     EMBEDDED_DIR,
+    data_columns,
     embedded_files,
     load_task_data,
     prepare_split,
@@ -27,14 +28,24 @@ from smp_keras.data.metrics import (
     squad_exact_match,
     squad_f1,
 )
-from smp_keras.data.tasks import TASK_KINDS, TaskSpec, get_task, list_tasks
+from smp_keras.data.tasks import (
+    CUSTOM_TASK,
+    TASK_KINDS,
+    TaskSpec,
+    custom_task,
+    get_task,
+    list_tasks,
+)
 
 __all__ = [
+    "CUSTOM_TASK",
     "EMBEDDED_DIR",
     "TASK_KINDS",
     "TaskSpec",
     "check_answers",
     "compute_metrics",
+    "custom_task",
+    "data_columns",
     "embedded_files",
     "encode",
     "encode_span",

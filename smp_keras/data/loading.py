@@ -192,6 +192,41 @@ def load_task_data(
     return _import_datasets().DatasetDict(prepared)
 
 
+def data_columns(
+    data_files: object,
+    split: str = "train",
+    *,
+    file_format: str | None = None,
+    encoding: str = "utf-8",
+) -> list[str]:
+    """The column names of one split of local data files.
+
+    Args:
+        data_files: As for :func:`load_task_data`.
+        split: The split to read.
+        file_format: Override the format inferred from the extension.
+        encoding: Text encoding of CSV/TSV/JSON files.
+
+    Raises:
+        ValueError: Unknown split, unsupported or unreadable file.
+        FileNotFoundError: A missing file.
+    """
+    files = _normalise_data_files(data_files, None)
+    if split not in files:
+        raise ValueError(
+            f"`data_files` has no {split!r} split. Received splits: "
+            f"{', '.join(files)}."
+        )
+    raw = _load_local(
+        {split: files[split]},
+        file_format=file_format,
+        encoding=encoding,
+        cache_dir=None,
+        read_options=None,
+    )
+    return list(raw[split].column_names)
+
+
 def prepare_split(
     dataset: datasets.Dataset,
     task: str | TaskSpec,

@@ -395,6 +395,76 @@ _PRESETS: dict[str, TaskSpec] = {
 }
 
 
+#: The task name of your own classification data (no preset).
+CUSTOM_TASK = "custom"
+
+
+def custom_task(
+    label_words: Mapping[object, str] | Sequence[str],
+    *,
+    label_names: Sequence[str] | None = None,
+    pair: bool = False,
+    template: str | None = None,
+) -> TaskSpec:
+    """A classification task on your own data, with generic column names.
+
+    The text is in column ``text`` (and ``text_b`` for sentence pairs), the
+    label in ``label``: ids ``0 .. n-1`` or label names. Map other columns
+    with `columns` (keys ``text``, ``text_b``, ``label``).
+
+    Args:
+        label_words: One word per class: a sequence in label-id order, or
+            a mapping ``{label name or id: word}`` (its keys, in order,
+            name the labels when `label_names` is None).
+        label_names: The label names (default: the mapping's keys, else
+            ``"0" .. "n-1"``).
+        pair: Sentence pairs (``text``, ``text_b``).
+        template: A prompt with one ``[MASK]`` (see :class:`TaskSpec`).
+
+    Returns:
+        The :class:`TaskSpec`, named :data:`CUSTOM_TASK`.
+
+    Raises:
+        ValueError: Fewer than two label words, names that do not match.
+
+    Example:
+        >>> spec = custom_task({"sports": "sport", "tech": "computer"})
+        >>> spec.name, spec.text_columns, spec.label_names, spec.words
+        ('custom', ('text',), ('sports', 'tech'), ('sport', 'computer'))
+    """
+    if label_words is None or isinstance(label_words, str):
+        raise ValueError(
+            "Your own data (no task preset) needs `label_words`: one word "
+            "per class, e.g. label_words=['bad', 'good']. Received: "
+            f"label_words={label_words!r}"
+        )
+    if label_names is None:
+        if isinstance(label_words, Mapping):
+            keys = list(label_words)
+            if all(isinstance(k, int) for k in keys):
+                label_names = [str(k) for k in sorted(keys)]
+            else:
+                label_names = [str(k) for k in keys]
+        else:
+            label_names = [str(i) for i in range(len(list(label_words)))]
+    if len(label_names) < 2:
+        raise ValueError(
+            "A classification task needs at least two labels. Received: "
+            f"label_words={label_words!r}"
+        )
+    return TaskSpec(
+        name=CUSTOM_TASK,
+        kind="classification",
+        text_columns=("text", "text_b") if pair else ("text",),
+        label_column="label",
+        label_words=label_words,
+        label_names=tuple(label_names),
+        metrics=("accuracy",),
+        template=template,
+        splits=_EMBEDDED_SPLITS,
+    )
+
+
 def list_tasks() -> list[str]:
     """Names of the preset tasks, sorted.
 
@@ -441,6 +511,8 @@ def get_task(
     elif isinstance(name, str):
         key = name.strip().lower().replace("-", "")
         key = "rotten_tomatoes" if key == "rottentomatoes" else key
+        if key == CUSTOM_TASK:
+            return custom_task(label_words, template=template)  # type: ignore[arg-type]
         if key not in _PRESETS:
             raise ValueError(
                 f"Unknown task {name!r}. Available tasks: "

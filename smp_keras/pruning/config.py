@@ -18,6 +18,8 @@ import types
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from smp_keras.data.tasks import CUSTOM_TASK
+
 __all__ = [
     "DEFAULTS",
     "DISTRIBUTE_KINDS",
@@ -286,7 +288,11 @@ class PruneConfig:
             Google BERT folder, a hub id).
         task: A task preset (:func:`smp_keras.data.list_tasks`), e.g.
             ``"rotten_tomatoes"``, ``"snli"``, ``"sst2"``, ``"stsb"``,
-            ``"squad"``.
+            ``"squad"``, or ``"custom"``: your own classification data
+            in `data_files`, with the columns ``text`` (and ``text_b`` for
+            pairs) and ``label``, and your `label_words`. None (the
+            default): ``"custom"`` when `data_files` is given, else
+            ``DEFAULTS["task"]``.
         data_files: Local files ``{split: path}`` (CSV, TSV, JSON(L),
             Parquet) instead of the preset's data; a single path means the
             train split.
@@ -412,7 +418,7 @@ class PruneConfig:
     """
 
     model: str = DEFAULTS["model"]
-    task: str = DEFAULTS["task"]
+    task: str | None = None
     data_files: Any = None
     columns: dict[str, str] | None = None
     label_words: Any = None
@@ -454,12 +460,18 @@ class PruneConfig:
 
     def __post_init__(self) -> None:
         self.model = _text(self.model, "model", optional=False)
-        self.task = _text(self.task, "task", optional=False)
         self.data_files = _data_files(self.data_files)
+        self.task = _text(self.task, "task")
+        if self.task is None:
+            # Your own files without a preset are task "custom".
+            self.task = (
+                DEFAULTS["task"] if self.data_files is None else CUSTOM_TASK
+            )
         self.columns = _columns(self.columns)
         self.label_words = _label_words(self.label_words)
         self.label_names = _label_names(self.label_names)
         self.template = _text(self.template, "template")
+        self._check_custom_task()
         self.density = _real(
             self.density, "density", low=0, high=1, low_open=True
         )
@@ -487,6 +499,22 @@ class PruneConfig:
                 "`label_names` needs `label_words` with one word per name. "
                 f"Received: label_names={self.label_names!r}, "
                 f"label_words={self.label_words!r}"
+            )
+
+    def _check_custom_task(self) -> None:
+        if self.task.strip().lower() != CUSTOM_TASK:
+            return
+        if self.data_files is None:
+            raise ValueError(
+                f"Task {CUSTOM_TASK!r} is your own data: pass `data_files`. "
+                f"Received: task={self.task!r}, data_files=None"
+            )
+        if self.label_words is None:
+            raise ValueError(
+                "Your own data (data_files without a task preset) needs "
+                "`label_words`, one word per class, e.g. "
+                "label_words=['bad', 'good'] (CLI: --label-words bad,good); "
+                "or name a preset with `task`. Received: label_words=None"
             )
 
     def _check_length(self) -> None:

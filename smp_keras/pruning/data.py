@@ -13,6 +13,9 @@ from typing import Any
 import numpy as np
 
 from smp_keras.data import (
+    CUSTOM_TASK,
+    custom_task,
+    data_columns,
     encode,
     encode_span,
     get_task,
@@ -47,12 +50,32 @@ def task_spec(
     label_words: Any = None,
     label_names: Any = None,
     template: str | None = None,
+    data_files: Any = None,
+    columns: dict[str, str] | None = None,
 ) -> Any:
     """The task's :class:`~smp_keras.data.TaskSpec` with the overrides.
+
+    Task ``"custom"`` (your own data, no preset) is a classification task
+    with the generic columns ``text`` (and ``text_b``), ``label``: it is a
+    sentence-pair task when `columns` maps ``text_b`` or the first data
+    file has a ``text_b`` column.
 
     Raises:
         ValueError: Unknown task or invalid overrides.
     """
+    if task == CUSTOM_TASK:
+        pair = "text_b" in (columns or {})
+        if not pair and data_files is not None:
+            files = (
+                data_files
+                if isinstance(data_files, dict)
+                else {"train": data_files}
+            )
+            split = "train" if "train" in files else next(iter(files))
+            pair = "text_b" in data_columns(files, split)
+        return custom_task(
+            label_words, label_names=label_names, pair=pair, template=template
+        )
     spec = get_task(task, template=template)
     if label_names is not None:
         return spec.replace(

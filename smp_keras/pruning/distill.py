@@ -20,11 +20,7 @@ from keras import ops
 from smp_keras.pruning import run_dir as rd
 from smp_keras.pruning.config import KD_ALPHA, KD_TEMPERATURE, PruneConfig
 from smp_keras.pruning.data import Split, batch_indices, select
-from smp_keras.pruning.model import (
-    build_task_model,
-    load_backbone,
-    resolve_head,
-)
+from smp_keras.pruning.model import build_run_model
 
 __all__ = ["DistillationLoss", "packed_accuracy", "teacher_logits"]
 
@@ -96,39 +92,22 @@ def teacher_logits(
     model) or a fine-tuned model folder (head settings of this run).
     """
     folder = config.teacher
-    run_config = _teacher_run_config(folder)
+    run_config = rd.run_config_of(folder)
     if run_config is not None:
-        weights = os.path.join(folder, rd.MODEL)
+        weights: str | None = os.path.join(folder, rd.MODEL)
         if not os.path.isdir(weights):
             raise FileNotFoundError(
                 f"The teacher run {folder!r} has no trained weights "
                 f"({rd.MODEL}/): use a run of --method fine-tune."
             )
-        head_config = run_config
+        settings = run_config
     else:
-        weights, head_config = folder, config
-    teacher_config = dataclasses.replace(
-        head_config, method="fine-tune", dropout=0.0, output_dir=None
+        # A fine-tuned model folder, read with this run's head settings.
+        weights, settings = None, dataclasses.replace(config, model=folder)
+    settings = dataclasses.replace(
+        settings, method="fine-tune", dropout=0.0, output_dir=None
     )
-    backbone = load_backbone(weights, teacher_config)
-    head = resolve_head(head_config.head, backbone)
-    prototypes = None
-    if head == "prototype" and run_config is not None:
-        original = load_backbone(run_config.model, teacher_config)
-        from smp_keras.bert.prototype import compute_prototypes
-
-        prototypes = compute_prototypes(
-            original, tokenizer, list(spec.words), pooling="mean"
-        )
-    teacher = build_task_model(
-        backbone,
-        tokenizer,
-        spec,
-        head=head,
-        pooling=head_config.pooling,
-        logit_scale=head_config.resolved_logit_scale(head),
-        prototypes=prototypes,
-    )
+    teacher = build_run_model(settings, tokenizer, spec, weights)
     rows = np.unique(
         batch_indices(config.seed, train.size, config.batch_size, 0, total)
     )
@@ -136,14 +115,3 @@ def teacher_logits(
     inputs, _ = select(train, rows)
     logits[rows] = teacher.predict(inputs, batch_size=64, verbose=0)
     return logits
-
-
-def _teacher_run_config(folder: str) -> PruneConfig | None:
-    """The teacher run's validated config, or None for a model folder."""
-    path = os.path.join(folder, rd.CONFIG)
-    if not os.path.isfile(path):
-        return None
-    data = rd.read_json(path)
-    if not isinstance(data, dict) or "config" not in data:
-        return None  # a Hugging Face folder's config.json
-    return rd.read_run_config(path)

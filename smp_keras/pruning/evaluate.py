@@ -21,19 +21,6 @@ __all__ = ["evaluate", "export", "load_pruned_model"]
 _SPLITS = ("train", "validation", "test")
 
 
-def _run_config(path: str | None) -> PruneConfig | None:
-    """The config of a run directory, or None if `path` is not one."""
-    if path is None or not os.path.isdir(path):
-        return None
-    config_path = os.path.join(path, rd.CONFIG)
-    if not os.path.isfile(config_path):
-        return None
-    data = rd.read_json(config_path)
-    if not isinstance(data, dict) or "config" not in data:
-        return None  # a Hugging Face model folder
-    return rd.read_run_config(config_path)
-
-
 def _settings(run: PruneConfig | None, **overrides: Any) -> PruneConfig:
     base = run or PruneConfig()
     changes = {k: v for k, v in overrides.items() if v is not None}
@@ -69,6 +56,8 @@ def load_pruned_model(
     head: str | None = None,
     pooling: str | None = None,
     logit_scale: float | None = None,
+    data_files: Any = None,
+    columns: dict[str, str] | None = None,
 ) -> tuple[Any, Any, Any, PruneConfig]:
     """Builds the frozen-head model of a task and loads masks into it.
 
@@ -86,6 +75,9 @@ def load_pruned_model(
         head: Override the head (see :class:`PruneConfig`).
         pooling: Override the pooling.
         logit_scale: Override the logit scale.
+        data_files: Override the run's data files (they tell whether your
+            own data, task ``"custom"``, are sentence pairs).
+        columns: Override the run's column mapping.
 
     Returns:
         `(model, spec, tokenizer, settings)`.
@@ -95,18 +87,12 @@ def load_pruned_model(
         ValueError: Masks that do not match the model, invalid settings.
     """
     from smp_keras.bert import import_reference_masks
-    from smp_keras.bert.prototype import compute_prototypes
     from smp_keras.model_utils import load_masks
     from smp_keras.pruning.data import task_spec
-    from smp_keras.pruning.model import (
-        build_task_model,
-        load_backbone,
-        load_tokenizer,
-        resolve_head,
-    )
+    from smp_keras.pruning.model import build_run_model, load_tokenizer
 
     folder = None if model_source is None else os.fspath(model_source)
-    run = _run_config(folder)
+    run = rd.run_config_of(folder)
     settings = _settings(
         run,
         model=None if run is not None else folder,
@@ -116,6 +102,8 @@ def load_pruned_model(
         head=head,
         pooling=pooling,
         logit_scale=logit_scale,
+        data_files=data_files,
+        columns=columns,
     )
     settings = dataclasses.replace(settings, method="smp-l", dropout=0.0)
     masks = _default_masks(folder if run is not None else None, masks_path)
@@ -124,27 +112,14 @@ def load_pruned_model(
         label_words=settings.label_words,
         label_names=settings.label_names,
         template=settings.template,
+        data_files=settings.data_files,
+        columns=settings.columns,
     )
     tokenizer = load_tokenizer(settings.model)
-    backbone = load_backbone(settings.model, settings)
-    resolved = resolve_head(settings.head, backbone)
-    prototypes = None
     weights = None if run is None else os.path.join(folder, rd.MODEL)
-    if weights is not None and os.path.isdir(weights):
-        if resolved == "prototype":
-            prototypes = compute_prototypes(
-                backbone, tokenizer, list(spec.words), pooling=settings.pooling
-            )
-        backbone = load_backbone(weights, settings)
-    model = build_task_model(
-        backbone,
-        tokenizer,
-        spec,
-        head=resolved,
-        pooling=settings.pooling,
-        logit_scale=settings.resolved_logit_scale(resolved),
-        prototypes=prototypes,
-    )
+    if weights is not None and not os.path.isdir(weights):
+        weights = None
+    model = build_run_model(settings, tokenizer, spec, weights)
     if masks is not None:
         if reference_format:
             import_reference_masks(model, masks)
@@ -229,6 +204,8 @@ def evaluate(
         head=head,
         pooling=pooling,
         logit_scale=logit_scale,
+        data_files=data_files,
+        columns=columns,
     )
     model.compile(jit_compile=jit_compile, run_eagerly=jit_compile is None)
     settings = _settings(
@@ -297,7 +274,7 @@ def export(
         ValueError: If nothing is asked for, or the masks do not match.
     """
     path = os.fspath(source)
-    run = _run_config(path)
+    run = rd.run_config_of(path)
     masks = _default_masks(
         path if run is not None else None, None if run else path
     )

@@ -33,6 +33,7 @@ from smp_keras.pruning.config import PruneConfig
 __all__ = [
     "MODEL_ALIASES",
     "ScoreWeightAdam",
+    "build_run_model",
     "build_task_model",
     "initialize_scores",
     "learning_rate_schedule",
@@ -180,6 +181,52 @@ def build_task_model(
         )
     return build_classifier(
         backbone, ids, head=head, pooling=pooling, logit_scale=logit_scale
+    )
+
+
+def build_run_model(
+    settings: PruneConfig,
+    tokenizer: Any,
+    spec: Any,
+    weights: str | None = None,
+) -> keras.Model:
+    """The task model of a run's `settings`, as the job built it.
+
+    The one place a finished run's model is rebuilt (`evaluate`, `export`
+    and the distillation teacher): the backbone is `settings.model`, the
+    head is resolved on it, and with fine-tuned `weights` (a run's
+    ``model/`` folder) the backbone's weights are then replaced. Prototype
+    heads keep the prototypes of the original dense model, pooled with
+    `settings.pooling`, as during training.
+
+    Args:
+        settings: The run's settings (its `PruneConfig`).
+        tokenizer: Its tokenizer.
+        spec: The task's :class:`smp_keras.data.TaskSpec`.
+        weights: A fine-tuned model folder to load over `settings.model`.
+
+    Returns:
+        The functional Keras model (masks full).
+    """
+    backbone = load_backbone(settings.model, settings)
+    head = resolve_head(settings.head, backbone)
+    prototypes = None
+    if weights is not None:
+        if head == "prototype":
+            from smp_keras.bert.prototype import compute_prototypes
+
+            prototypes = compute_prototypes(
+                backbone, tokenizer, list(spec.words), pooling=settings.pooling
+            )
+        backbone = load_backbone(weights, settings)
+    return build_task_model(
+        backbone,
+        tokenizer,
+        spec,
+        head=head,
+        pooling=settings.pooling,
+        logit_scale=settings.resolved_logit_scale(head),
+        prototypes=prototypes,
     )
 
 

@@ -42,6 +42,7 @@ __all__ = [
     "start_run_dir",
     "read_json",
     "read_run_config",
+    "run_config_of",
     "remove_stale_temporaries",
     "save_checkpoint",
     "write_json",
@@ -145,6 +146,28 @@ def read_run_config(path: str) -> PruneConfig:
         raise RunDirectoryError(
             f"{path!r} is not a valid run config ({error})"
         ) from None
+
+
+def run_config_of(folder: str | None) -> PruneConfig | None:
+    """The config of a run directory, or None if `folder` is not one.
+
+    A folder without ``config.json``, or whose ``config.json`` is not a
+    run's (a Hugging Face model folder's), is not a run directory. The one
+    reader of a finished run's settings (`evaluate`, `export`, the
+    distillation teacher).
+
+    Raises:
+        RunDirectoryError: A run's ``config.json`` that breaks the schema.
+    """
+    if folder is None or not os.path.isdir(folder):
+        return None
+    path = os.path.join(folder, CONFIG)
+    if not os.path.isfile(path):
+        return None
+    data = read_json(path)
+    if not isinstance(data, dict) or "config" not in data:
+        return None  # a Hugging Face model folder
+    return read_run_config(path)
 
 
 def _run_config_from(data: Any) -> PruneConfig:

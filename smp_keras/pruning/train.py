@@ -27,8 +27,8 @@ import numpy as np
 from keras import ops
 
 import smpcore
-from smp_keras.callbacks import SparsityScheduler
-from smp_keras.model_utils import masked_layers, named_masked_layers
+from smp_keras.callbacks import SparsityScheduler, ThresholdScheduler
+from smp_keras.model_utils import named_masked_layers
 from smp_keras.pruning import run_dir as rd
 from smp_keras.pruning.config import (
     SOFT_MOVEMENT_THRESHOLD,
@@ -73,37 +73,6 @@ __all__ = ["prune"]
 _ALLOCATIONS = {"smp-s": "smp_s"}  # every other method: "uniform"
 
 
-class ThresholdScheduler(keras.callbacks.Callback):
-    """Soft movement pruning: ramps the sigmoid threshold of every layer.
-
-    `τ_t = τ_f · (1 - v_t) / (1 - v_f)` follows the density schedule `v_t`
-    from (almost) 0, where every weight is kept, to `τ_f` at the final
-    density; the regulariser pushes unimportant scores below the threshold.
-    The density reached is whatever the scores give (reported, not forced).
-    """
-
-    def __init__(self, density_schedule: Any, final_density: float) -> None:
-        super().__init__()
-        self.density_schedule = density_schedule
-        self.final_density = final_density
-        self.step = 0
-
-    def on_train_begin(self, logs: dict | None = None) -> None:
-        self.step = int(ops.convert_to_numpy(self.model.optimizer.iterations))
-
-    def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
-        model = self.model  # on JAX, syncs the training state first
-        progress = (1.0 - self.density_schedule(self.step)) / max(
-            1e-12, 1.0 - self.final_density
-        )
-        threshold = min(max(SOFT_MOVEMENT_THRESHOLD * progress, 1e-6), 0.999)
-        for layer in masked_layers(model):
-            layer.set_threshold(threshold)
-
-    def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
-        self.step += 1
-
-
 def _say(quiet: bool, message: str) -> None:
     del quiet  # log lines are printed in both modes; bars only when not quiet
     print(message, flush=True)
@@ -137,6 +106,8 @@ class _Job:
             label_words=config.label_words,
             label_names=config.label_names,
             template=config.template,
+            data_files=config.data_files,
+            columns=config.columns,
         )
         if config.teacher is not None and self.spec.kind != "classification":
             raise ValueError(
@@ -395,7 +366,12 @@ class _Job:
             )
         ]
         if config.method == "soft-movement":
-            callbacks.append(ThresholdScheduler(density, config.final_density))
+            threshold = smpcore.threshold_schedule(
+                density,
+                final_density=config.final_density,
+                final_threshold=SOFT_MOVEMENT_THRESHOLD,
+            )
+            callbacks.append(ThresholdScheduler(threshold))
         return callbacks
 
     def evaluation_steps(self) -> set[int]:

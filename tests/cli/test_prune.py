@@ -259,3 +259,37 @@ def test_overwrite_replaces_a_run_and_keeps_foreign_files(
     assert (folder / "notes.txt").read_text() == "keep me"
     assert "old" not in json.load(open(folder / rd.METRICS))
     assert result.resumed_from is None
+
+
+def test_teacher_logits_are_the_teacher_runs_own_predictions(
+    tiny_config, tmp_path
+):
+    # A prototype teacher pooled at [CLS]: the distillation targets must be
+    # exactly what the fine-tuned run predicts (its prototypes pooled as in
+    # its training), whatever the head settings of the student.
+    from smp_keras.pruning.data import load_job_data, select, task_spec
+    from smp_keras.pruning.distill import teacher_logits
+    from smp_keras.pruning.evaluate import load_pruned_model
+    from smp_keras.pruning.model import load_tokenizer
+
+    teacher_run = run_prune(
+        tiny_config(
+            output_dir=str(tmp_path / "teacher"),
+            method="fine-tune",
+            weight_learning_rate=1e-2,
+            head="prototype",
+            pooling="token",
+        )
+    )
+    student = tiny_config(teacher=teacher_run.run_dir)
+    spec = task_spec(student.task)
+    tokenizer = load_tokenizer(student.model)
+    data = load_job_data(student, spec, tokenizer)
+    total = student.total_steps(data.train.size)
+    logits = teacher_logits(student, tokenizer, spec, data.train, total)
+    visited = np.flatnonzero(np.isfinite(logits[:, 0]))
+    assert visited.size > 0
+    model, *_ = load_pruned_model(teacher_run.run_dir)
+    inputs, _ = select(data.train, visited)
+    expected = model.predict(inputs, batch_size=64, verbose=0)
+    np.testing.assert_allclose(logits[visited], expected, rtol=1e-4, atol=1e-5)

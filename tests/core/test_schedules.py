@@ -13,6 +13,7 @@ from smpcore import (
     constant_schedule,
     cubic_density_schedule,
     regularization_schedule,
+    threshold_schedule,
 )
 
 from .strategies import densities
@@ -195,6 +196,10 @@ def test_constant_schedule_rejects_non_finite() -> None:
         cubic_density_schedule(final_density=0.1, total_steps=10),
         regularization_schedule(final_weight=400, total_steps=10),
         constant_schedule(1.0),
+        threshold_schedule(
+            cubic_density_schedule(final_density=0.1, total_steps=10),
+            final_density=0.1,
+        ),
     ],
 )
 @pytest.mark.parametrize(
@@ -211,3 +216,53 @@ def test_schedules_validate_the_step(
 def test_numpy_integer_steps_are_accepted() -> None:
     schedule = cubic_density_schedule(final_density=0.5, total_steps=4)
     assert schedule(np.int64(4)) == 0.5
+
+
+@given(
+    cubic_params(),
+    st.floats(0.01, 0.9),
+    st.integers(0, 300),
+)
+def test_threshold_matches_closed_form(
+    params: dict, tau: float, step: int
+) -> None:
+    density = cubic_density_schedule(**{**params, "initial_density": 1.0})
+    vf = params["final_density"]
+    schedule = threshold_schedule(
+        density, final_density=vf, final_threshold=tau
+    )
+    v = density(step)
+    expected = tau * (1 - v) / (1 - vf) if vf < 1 else 0.0
+    value = schedule(step)
+    assert isinstance(value, float)
+    assert value == pytest.approx(min(max(expected, 1e-6), 0.999), rel=1e-9)
+
+
+@given(cubic_params(), st.floats(0.01, 0.9))
+def test_threshold_rises_to_its_final_value(params: dict, tau: float) -> None:
+    # Kept fractions fall, so the threshold rises, to τ_f at v_f.
+    params = {**params, "initial_density": 1.0}
+    vf = params["final_density"]
+    schedule = threshold_schedule(
+        cubic_density_schedule(**params), final_density=vf, final_threshold=tau
+    )
+    values = np.array([schedule(t) for t in range(params["total_steps"] + 3)])
+    assert np.all(np.diff(values) >= 0)
+    assert np.all((values >= 1e-6) & (values <= 0.999))
+    if vf < 1:
+        assert values[-1] == pytest.approx(tau)
+
+
+def test_threshold_rejects_bad_arguments() -> None:
+    density = constant_schedule(0.5)
+    with pytest.raises(TypeError, match="density_schedule"):
+        threshold_schedule(0.5, final_density=0.1)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="final_threshold"):
+        threshold_schedule(density, final_density=0.1, final_threshold=1.0)
+    with pytest.raises(ValueError, match="final_density"):
+        threshold_schedule(density, final_density=1.5)
+    with pytest.raises(ValueError, match="high"):
+        threshold_schedule(density, final_density=0.1, low=0.5, high=0.4)
+    bad = threshold_schedule(constant_schedule(2.0), final_density=0.1)
+    with pytest.raises(ValueError, match="density"):
+        bad(0)
