@@ -23,6 +23,7 @@ __all__ = [
     "bake",
     "format_sparsity_report",
     "load_masks",
+    "mask_mismatches",
     "masked_layers",
     "named_masked_layers",
     "save_masks",
@@ -180,9 +181,20 @@ def save_masks(model: keras.layers.Layer, path: str | os.PathLike) -> None:
     smpcore.save_masks_file(path, _masks(model))
 
 
-def _mismatches(
+def mask_mismatches(
     layers: dict[str, MaskedDense], masks: dict[str, np.ndarray]
 ) -> list[str]:
+    """Every reason `masks` cannot be loaded into `layers`, one line each.
+
+    Names missing on either side, shapes that differ, magnitude layers
+    (which take no mask) and sigmoid-threshold masks below the layer's
+    floor. An empty list means :meth:`MaskedDense.set_mask` accepts every
+    mask.
+
+    Args:
+        layers: `{name: MaskedDense}`, e.g. :func:`named_masked_layers`.
+        masks: `{name: boolean array}`.
+    """
     problems = [f"missing from file: {n!r}" for n in layers if n not in masks]
     problems += [f"not in model: {n!r}" for n in masks if n not in layers]
     for name in [name for name in layers if name in masks]:
@@ -206,24 +218,6 @@ def _mismatches(
                     f"min_density={layer.min_density} floor of {floor}"
                 )
     return problems
-
-
-def _assign_mask(layer: MaskedDense, mask: np.ndarray) -> None:
-    """Sets scores (and kept/density) so that the layer yields `mask`."""
-    if layer.pruning_method == "topk":
-        layer.scores.assign(mask.astype("float32"))
-        kept = int(np.count_nonzero(mask))
-        layer.set_density(kept / mask.size)
-        layer.kept_variable.assign(kept)  # exact whatever the rounding
-        return
-    if layer.pruning_method == "threshold":
-        center = layer.threshold
-    else:
-        t = layer.threshold
-        center = float(np.log(t) - np.log1p(-t))
-    offset = max(4.0, 2.0 * abs(center))
-    scores = np.where(mask, center + offset, center - offset)
-    layer.scores.assign(scores.astype("float32"))
 
 
 def load_masks(model: keras.layers.Layer, path: str | os.PathLike) -> None:
@@ -252,7 +246,7 @@ def load_masks(model: keras.layers.Layer, path: str | os.PathLike) -> None:
     """
     layers = _built(model)
     masks = smpcore.load_masks_file(path)
-    problems = _mismatches(layers, masks)
+    problems = mask_mismatches(layers, masks)
     if problems:
         raise ValueError(
             f"The masks in {os.fspath(path)!r} do not match the model "
@@ -260,7 +254,7 @@ def load_masks(model: keras.layers.Layer, path: str | os.PathLike) -> None:
             + "\n  ".join(problems)
         )
     for name, layer in layers.items():
-        _assign_mask(layer, masks[name])
+        layer.set_mask(masks[name])
 
 
 def _cloner(pairs: list[tuple[Any, Any]]) -> Any:

@@ -18,7 +18,7 @@ import keras
 import smpcore
 from smp_keras.bert.backbone import BertBackbone
 from smp_keras.layers.masked_dense import MaskedDense
-from smp_keras.model_utils import _assign_mask, _mismatches
+from smp_keras.model_utils import mask_mismatches
 
 __all__ = [
     "export_reference_masks",
@@ -127,11 +127,11 @@ def import_reference_masks(model: Any, path: str | os.PathLike) -> None:
     }
     loaded = smpcore.load_reference_masks(path, shapes)
     masks = {name: mask.T for name, mask in loaded.items()}
-    problems = _mismatches(layers, masks)
+    problems = mask_mismatches(layers, masks)
     if problems:
         raise ValueError(
             f"The masks in {os.fspath(path)!r} cannot be loaded; nothing was "
             "assigned:\n  " + "\n  ".join(problems)
         )
     for name, layer in layers.items():
-        _assign_mask(layer, masks[name])
+        layer.set_mask(masks[name])

@@ -333,6 +333,73 @@ class MaskedDense(keras.layers.Layer):
         self._density.assign(value)
         self._kept.assign(topk_count(self.kernel_size, value))
 
+    def set_mask(self, mask: Any) -> None:
+        """Makes the layer's own mask function give `mask` exactly.
+
+        The scores are set so that the mask method reproduces `mask`: for
+        `"topk"` they become 1.0 where kept and 0.0 elsewhere, and `kept`
+        becomes the mask's count (`density` = count / size, exact whatever
+        the rounding); for the threshold methods they are placed well
+        above or below the current threshold. This is how saved masks are
+        loaded (:func:`smp_keras.load_masks`).
+
+        Args:
+            mask: A boolean (or 0/1) array of the kernel's shape.
+
+        Raises:
+            ValueError: If the shape differs, the layer uses
+                `pruning_method="magnitude"` (its mask follows from the
+                kernel), or a `"sigmoid_threshold"` mask keeps fewer than
+                the `min_density` floor.
+        """
+        self._check_built("set_mask")
+        mask = np.asarray(mask).astype(bool)
+        shape = tuple(self.kernel.shape)
+        if mask.shape != shape:
+            raise ValueError(
+                f"`mask` must have the kernel's shape {shape}. Received: "
+                f"mask of shape {mask.shape}"
+            )
+        if self.pruning_method == "magnitude":
+            raise ValueError(
+                "A layer with pruning_method='magnitude' takes no mask: its "
+                "mask follows from the kernel. Received: pruning_method="
+                f"{self.pruning_method!r}"
+            )
+        kept = int(np.count_nonzero(mask))
+        if self.pruning_method == "topk":
+            self.scores.assign(mask.astype("float32"))
+            self._density.assign(kept / mask.size)
+            self._kept.assign(kept)
+            return
+        if kept < self._min_kept:
+            raise ValueError(
+                f"`mask` keeps {kept} weights, fewer than the "
+                f"min_density={self.min_density} floor of {self._min_kept}."
+            )
+        if self.pruning_method == "threshold":
+            center = self.threshold
+        else:
+            t = self.threshold
+            center = float(np.log(t) - np.log1p(-t))
+        offset = max(4.0, 2.0 * abs(center))
+        scores = np.where(mask, center + offset, center - offset)
+        self.scores.assign(scores.astype("float32"))
+
+    def set_min_density(self, value: float) -> None:
+        """Sets the floor of `"sigmoid_threshold"` (kept fraction).
+
+        Args:
+            value: A fraction in `[0, 1]`.
+
+        Raises:
+            TypeError: If `value` is not a real number.
+            ValueError: If `value` is not in `[0, 1]`.
+        """
+        self.min_density = check_density(value, "min_density")
+        if self.built:
+            self._min_kept = topk_count(self.kernel_size, self.min_density)
+
     def set_threshold(self, value: float) -> None:
         """Sets the threshold of the threshold methods.
 

@@ -27,7 +27,7 @@ from smp_keras.bert.prototype import (
     build_prototype_span_classifier,
 )
 from smp_keras.layers.masked_dense import MaskedDense
-from smp_keras.model_utils import _assign_mask, masked_layers
+from smp_keras.model_utils import masked_layers
 from smp_keras.pruning.config import PruneConfig
 
 __all__ = [
@@ -311,18 +311,17 @@ def magnitude_masks(model: keras.layers.Layer, density: float) -> Iterator[int]:
         kernel = ops.convert_to_numpy(layer.kernel)
         mask = smpcore.magnitude_mask(kernel.astype("float32"), density)
         if layer.pruning_method == "sigmoid_threshold":
-            layer.min_density, min_density = 0.0, layer.min_density
-            layer._min_kept, min_kept = 0, layer._min_kept
-            saved.append(((layer, min_density, min_kept), None))
-        _assign_mask(layer, mask)
+            saved.append(((layer, layer.min_density), None))
+            layer.set_min_density(0.0)
+        layer.set_mask(mask)
         kept += int(mask.sum())
     try:
         yield kept
     finally:
         for state, values in saved:
             if values is None:
-                layer, min_density, min_kept = state
-                layer.min_density, layer._min_kept = min_density, min_kept
+                layer, min_density = state
+                layer.set_min_density(min_density)
                 continue
             for variable, value in zip(state, values, strict=True):
                 variable.assign(value)

@@ -391,3 +391,38 @@ def test_mixed_precision_uses_the_float32_mask(method, rng):
     kernel, bias = _weights(layer)
     expected = x @ (kernel * layer.mask()) + bias
     np.testing.assert_allclose(y, expected, rtol=2e-2, atol=2e-2)
+
+
+@pytest.mark.parametrize("method", ["topk", "threshold", "sigmoid_threshold"])
+def test_set_mask_makes_the_layer_give_that_mask(method):
+    rng = np.random.default_rng(3)
+    layer = MaskedDense(6, pruning_method=method)
+    layer.build((None, 10))
+    mask = rng.random((10, 6)) < 0.3
+    mask[0, :] = True  # above sigmoid_threshold's 0.5% floor
+    layer.set_mask(mask)
+    np.testing.assert_array_equal(layer.mask(), mask)
+    if method == "topk":
+        assert layer.kept == int(mask.sum())
+        assert layer.density == pytest.approx(mask.mean())
+
+
+def test_set_mask_and_min_density_reject_bad_input():
+    layer = MaskedDense(4, pruning_method="sigmoid_threshold", min_density=0.5)
+    layer.build((None, 4))
+    with pytest.raises(ValueError, match=r"kernel's shape \(4, 4\)"):
+        layer.set_mask(np.ones((4, 5), bool))
+    with pytest.raises(ValueError, match="fewer than the min_density=0.5"):
+        layer.set_mask(np.eye(4, dtype=bool))
+    layer.set_min_density(0.0)
+    layer.set_mask(np.eye(4, dtype=bool))
+    np.testing.assert_array_equal(layer.mask(), np.eye(4, dtype=bool))
+    with pytest.raises(ValueError, match="min_density"):
+        layer.set_min_density(1.5)
+    magnitude = MaskedDense(4, pruning_method="magnitude")
+    magnitude.build((None, 4))
+    with pytest.raises(ValueError, match="pruning_method='magnitude'"):
+        magnitude.set_mask(np.ones((4, 4), bool))
+    unbuilt = MaskedDense(4)
+    with pytest.raises(RuntimeError, match="set_mask"):
+        unbuilt.set_mask(np.ones((4, 4), bool))
