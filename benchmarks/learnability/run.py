@@ -29,6 +29,10 @@ from typing import Any
 import smpcore
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+
+from record_io import write_record  # noqa: E402  (benchmarks/record_io.py)
+
 ROOT = os.path.dirname(os.path.dirname(HERE))
 RESULTS = os.path.join(ROOT, "benchmarks", "results", "learnability")
 TABLE = os.path.join(ROOT, "benchmarks", "results", "learnability.md")
@@ -142,12 +146,6 @@ CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
-def _write_json(path: str, data: Any) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    text = json.dumps(data, indent=1, sort_keys=True)
-    smpcore.atomic_write(path, lambda f: f.write(text.encode()))
-
-
 def run_one(name: str) -> None:
     """Runs configuration `name` unless its record exists."""
     path = os.path.join(RESULTS, f"{name}.json")
@@ -175,7 +173,7 @@ def run_one(name: str) -> None:
         "machine": platform.platform(),
         "cpus": os.cpu_count(),
     }
-    _write_json(path, record)
+    write_record(path, record)
     print(f"{name}: {record['metrics']}")
 
 

@@ -174,7 +174,7 @@ def run_cell(cell: Cell) -> dict[str, Any]:
     ):
         _run(teacher, overwrite=True)
     record = _run(cell)
-    study._write_json(path, record)
+    study.write_record(path, record)
     print(f"{cell.name}: {record['metrics']}", flush=True)
     return record
 
@@ -193,7 +193,7 @@ def _run(cell: Cell, overwrite: bool = False) -> dict[str, Any]:
         os.makedirs(OUT, exist_ok=True)
         path = _record_path(cell)
         if not os.path.exists(path):
-            study._write_json(path, record)
+            study.write_record(path, record)
     return record
 
 
@@ -330,12 +330,73 @@ def report(records: dict[str, dict[str, Any]]) -> str:
     )
 
 
+#: Methods of the budget curve: (method, label, style).
+BUDGET_METHODS = (
+    ("smp-s", "SMP-S, 10%", "-o"),
+    ("smp-s-kd", "SMP-S + KD, 10%", "-s"),
+    ("fine-tune", "dense fine-tuning", "--^"),
+)
+
+
+def budget_points(
+    records: dict[str, dict[str, Any]], task: str, method: str
+) -> list[tuple[int, float, float]]:
+    """`(steps, wall-clock minutes, test accuracy %)` of the ``decay``
+    cells of a task and method, by steps (seed 0)."""
+    points = []
+    for steps in sorted({c.steps for c in cells()}):
+        record = records.get(Cell(task, method, "decay", steps).name)
+        if record is not None:
+            points.append((steps, record["wall_time"] / 60, _accuracy(record)))
+    return points
+
+
+def plot_budget(records: dict[str, dict[str, Any]], path: str) -> None:
+    """Test accuracy against training steps and against wall-clock
+    minutes, per task (the budget curve of issue 17)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = ("rt", "snli")
+    fig, axes = plt.subplots(2, len(tasks), figsize=(10, 7), squeeze=False)
+    for column, task in enumerate(tasks):
+        for row, (index, xlabel) in enumerate(
+            (
+                (0, "training steps (batch 32)"),
+                (1, "wall-clock minutes per run (2-core CPU)"),
+            )
+        ):
+            ax = axes[row][column]
+            for color, (method, label, style) in enumerate(BUDGET_METHODS):
+                points = budget_points(records, task, method)
+                if points:
+                    xs = [p[index] for p in points]
+                    ys = [p[2] for p in points]
+                    ax.plot(xs, ys, style, label=label, color=f"C{color}")
+            ax.set_xscale("log")
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel("test accuracy (%)")
+            ax.set_title(f"all-MiniLM-L6-v2, {TASK_NAMES[task]}")
+            ax.grid(alpha=0.3)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=9)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    study.smpcore.atomic_write(
+        path, lambda f: fig.savefig(f, format="png", dpi=100)
+    )
+    plt.close(fig)
+
+
 def write_outputs() -> str:
-    text = report(load_records())
+    records = load_records()
+    text = report(records)
     os.makedirs(OUT, exist_ok=True)
     study.smpcore.atomic_write(
         os.path.join(OUT, "table.md"), lambda f: f.write(text.encode())
     )
+    plot_budget(records, os.path.join(OUT, "budget.png"))
     return text
 
 

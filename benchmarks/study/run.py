@@ -36,6 +36,10 @@ from typing import Any, NamedTuple
 import smpcore
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+
+from record_io import write_record  # noqa: E402  (benchmarks/record_io.py)
+
 ROOT = os.path.dirname(os.path.dirname(HERE))
 OUT = os.path.join(ROOT, "benchmarks", "results", "study")
 RECORDS = os.path.join(OUT, "records")
@@ -169,12 +173,6 @@ def cells() -> list[Cell]:
     return [c for c in out if not (c.name in seen or seen.add(c.name))]
 
 
-def _write_json(path: str, data: Any) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    text = json.dumps(data, indent=1, sort_keys=True) + "\n"
-    smpcore.atomic_write(path, lambda f: f.write(text.encode()))
-
-
 def _environment() -> dict[str, Any]:
     import keras
     import numpy
@@ -247,7 +245,7 @@ def run_cell(cell: Cell) -> dict[str, Any]:
         with open(os.path.join(result.run_dir, "metrics.json")) as f:
             record = json.load(f)
         record["study"] = {"cell": cell.name, **_environment()}
-    _write_json(path, record)
+    write_record(path, record)
     print(f"{cell.name}: {record['metrics']}", flush=True)
     return record
 

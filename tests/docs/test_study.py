@@ -297,3 +297,27 @@ def test_every_recipe_record_was_made_with_its_cells_configuration(
             best = max(p["metrics"]["accuracy"] for p in eligible)
             assert chosen in [p["step"] for p in eligible], name
             assert record["selected"]["value"] == best, name
+
+
+def _strings(value: Any) -> Any:
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+    elif isinstance(value, str):
+        yield value
+
+
+def test_committed_records_hold_no_path_of_the_machine_that_made_them():
+    # Paths inside the repository are stored relative to its root
+    # (benchmarks/record_io.py), so a record reads the same everywhere.
+    results = ROOT / "benchmarks" / "results"
+    offenders = []
+    for path in sorted(results.rglob("*.json")):
+        data = json.loads(path.read_text())
+        for text in _strings(data):
+            if os.path.isabs(text) and os.sep in text[1:]:
+                offenders.append(f"{path.relative_to(ROOT)}: {text}")
+    assert not offenders, "\n".join(offenders[:10])
