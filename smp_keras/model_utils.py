@@ -10,7 +10,9 @@ how many layers the Python session created before.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import keras
@@ -18,6 +20,7 @@ import numpy as np
 
 import smpcore
 from smp_keras.layers.masked_dense import MaskedDense
+from smpcore.validation import check_density
 
 __all__ = [
     "bake",
@@ -26,6 +29,7 @@ __all__ = [
     "mask_mismatches",
     "masked_layers",
     "named_masked_layers",
+    "override_masks",
     "save_masks",
     "sparsity_report",
 ]
@@ -314,3 +318,71 @@ def bake(model: keras.Model) -> keras.Model:
 
 def _is_functional(model: Any) -> bool:
     return isinstance(model, keras.Model) and hasattr(model, "_operations")
+
+
+@contextlib.contextmanager
+def override_masks(
+    model: keras.layers.Layer, masks: str | float
+) -> Iterator[int]:
+    """Temporarily gives every `MaskedDense` of `model` another mask.
+
+    - `"dense"`: every weight kept (e.g. to embed label words with the
+      dense model);
+    - a density `d` in `[0, 1]`: each matrix keeps its `round(d · n)`
+      largest `|W|` (the magnitude mask, the zero-order baseline).
+
+    Masks are set through the layers' own :meth:`MaskedDense.set_mask`
+    (magnitude layers: `set_density`; a sigmoid-threshold floor is lifted
+    meanwhile), and every layer's :meth:`MaskedDense.mask_state` is
+    restored on exit, even after an error.
+
+    Args:
+        model: A built Keras model or layer.
+        masks: `"dense"` or a density.
+
+    Yields:
+        The number of weights kept.
+
+    Raises:
+        ValueError: For any other `masks`.
+
+    Example:
+        >>> model = keras.Sequential([keras.Input((4,)), MaskedDense(4)])
+        >>> model.layers[0].set_density(0.25)
+        >>> with override_masks(model, "dense") as kept:
+        ...     print(kept, model.layers[0].mask().sum())
+        16 16
+        >>> int(model.layers[0].mask().sum())
+        4
+    """
+    _check_layer(model)
+    dense = isinstance(masks, str) and masks == "dense"
+    if not dense:
+        if isinstance(masks, str):
+            raise ValueError(
+                "`masks` must be 'dense' or a density in [0, 1]. Received: "
+                f"masks={masks!r}"
+            )
+        density = check_density(masks, "masks")
+    saved = []
+    kept = 0
+    try:
+        for layer in masked_layers(model):
+            saved.append((layer, layer.mask_state()))
+            if layer.pruning_method == "magnitude":
+                layer.set_density(1.0 if dense else density)
+                kept += layer.kept
+                continue
+            shape = tuple(layer.kernel.shape)
+            if dense:
+                mask = np.ones(shape, bool)
+            else:
+                kernel = keras.ops.convert_to_numpy(layer.kernel)
+                mask = smpcore.magnitude_mask(kernel.astype("float32"), density)
+            layer.set_min_density(0.0)
+            layer.set_mask(mask)
+            kept += int(np.count_nonzero(mask))
+        yield kept
+    finally:
+        for layer, state in reversed(saved):
+            layer.restore_mask_state(state)

@@ -35,7 +35,7 @@ import keras
 from keras import ops as kops
 
 from smp_keras.model_utils import masked_layers
-from smpcore._validation import check_real
+from smpcore.validation import check_real
 
 __all__ = [
     "SMPDistiller",

@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from smpcore._validation import (
+from smpcore.masks import topk_count
+from smpcore.validation import (
     MAX_SIZE,
     as_float_array,
     check_density,
@@ -29,7 +30,6 @@ from smpcore._validation import (
     check_real,
     check_same_keys,
 )
-from smpcore.masks import topk_count
 
 __all__ = [
     "global_densities",

@@ -48,7 +48,7 @@ from typing import IO, Any
 import numpy as np
 
 from smpcore import _codecs
-from smpcore._validation import (
+from smpcore.validation import (
     as_array,
     as_bool_array,
     check_mapping,

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from smpcore._validation import as_array, check_int
+from smpcore.validation import as_array, check_int
 
 __all__ = [
     "embedding_label_head",

@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from smpcore._validation import (
+from smpcore.regularizers import sigmoid as _sigmoid
+from smpcore.validation import (
     MAX_SIZE,
     as_float_array,
     check_density,
@@ -29,7 +30,6 @@ from smpcore._validation import (
     check_int,
     check_real,
 )
-from smpcore.regularizers import sigmoid as _sigmoid
 
 __all__ = [
     "magnitude_mask",

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from smpcore._validation import (
+from smpcore.validation import (
     as_float_array,
     check_finite_array,
     check_mapping,

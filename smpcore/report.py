@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from smpcore._validation import as_bool_array, check_mapping
+from smpcore.validation import as_bool_array, check_mapping
 
 __all__ = [
     "format_sparsity_report",

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from smpcore._validation import check_density, check_int, check_real
+from smpcore.validation import check_density, check_int, check_real
 
 __all__ = [
     "constant_schedule",

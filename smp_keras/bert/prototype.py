@@ -17,8 +17,7 @@ pruning has to move the texts' embeddings towards the right prototype.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import keras
@@ -31,7 +30,7 @@ from smp_keras.bert.heads import (
     _pooled_model,
     _sequence_output,
 )
-from smp_keras.model_utils import masked_layers
+from smp_keras.model_utils import override_masks
 
 __all__ = [
     "PrototypeHead",
@@ -152,38 +151,6 @@ class PrototypeHead(keras.layers.Layer):
         }
 
 
-@contextlib.contextmanager
-def dense_masks(model: Any) -> Iterator[None]:
-    """Temporarily keeps every weight of every `MaskedDense` of `model`.
-
-    Top-k and magnitude layers get density 1; threshold layers a threshold
-    below every score. The previous values are restored on exit.
-    """
-    saved = []
-    for layer in masked_layers(model):
-        saved.append(
-            (
-                layer,
-                ops.convert_to_numpy(layer.density_variable),
-                ops.convert_to_numpy(layer.kept_variable),
-                ops.convert_to_numpy(layer.threshold_variable),
-            )
-        )
-        if layer.pruning_method in ("topk", "magnitude"):
-            layer.set_density(1.0)
-        elif layer.pruning_method == "threshold":
-            layer.threshold_variable.assign(-3.0e38)
-        else:
-            layer.threshold_variable.assign(1e-30)
-    try:
-        yield
-    finally:
-        for layer, density, kept, threshold in saved:
-            layer.density_variable.assign(density)
-            layer.kept_variable.assign(kept)
-            layer.threshold_variable.assign(threshold)
-
-
 def _check_words(label_words: Any) -> list[str]:
     if isinstance(label_words, str) or not isinstance(label_words, Sequence):
         raise TypeError(
@@ -236,7 +203,7 @@ def compute_prototypes(
         "segment_ids": np.asarray(encoded["token_type_ids"], "int32"),
         "padding_mask": np.asarray(encoded["attention_mask"], "int32"),
     }
-    with dense_masks(backbone):
+    with override_masks(backbone, "dense"):
         outputs = backbone(features, training=False)
     sequence = ops.convert_to_numpy(outputs["sequence_output"]).astype("f8")
     if pooling == "token":

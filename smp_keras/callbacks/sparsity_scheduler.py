@@ -13,7 +13,7 @@ from keras import ops as kops
 import smpcore
 from smp_keras.layers.masked_dense import MaskedDense
 from smp_keras.model_utils import named_masked_layers
-from smpcore._validation import check_int, check_real
+from smpcore.validation import check_int, check_real
 
 __all__ = ["ALLOCATIONS", "SparsityScheduler", "matrix_group"]
 

@@ -10,7 +10,7 @@ import keras
 from smp_keras.callbacks.sparsity_scheduler import _to_int
 from smp_keras.layers.masked_dense import MaskedDense
 from smp_keras.model_utils import named_masked_layers
-from smpcore._validation import check_int
+from smpcore.validation import check_int
 
 __all__ = ["ThresholdScheduler"]
 

@@ -11,8 +11,8 @@ from keras import ops as kops
 from keras.layers import InputSpec
 
 from smp_keras import ops
-from smpcore._validation import check_density, check_real
 from smpcore.masks import topk_count
+from smpcore.validation import check_density, check_real
 
 __all__ = ["MaskedDense", "PRUNING_METHODS"]
 
@@ -385,6 +385,50 @@ class MaskedDense(keras.layers.Layer):
         offset = max(4.0, 2.0 * abs(center))
         scores = np.where(mask, center + offset, center - offset)
         self.scores.assign(scores.astype("float32"))
+
+    def mask_state(self) -> dict[str, Any]:
+        """A copy of everything that decides the layer's mask.
+
+        The density, kept count, threshold, scores (if any) and
+        `min_density`, as NumPy values, for :meth:`restore_mask_state`
+        (e.g. to evaluate another mask and come back).
+        """
+        self._check_built("mask_state")
+        state: dict[str, Any] = {
+            name: kops.convert_to_numpy(variable)
+            for name, variable in (
+                ("density", self._density),
+                ("kept", self._kept),
+                ("threshold", self._threshold),
+            )
+        }
+        if self.scores is not None:
+            state["scores"] = kops.convert_to_numpy(self.scores)
+        state["min_density"] = self.min_density
+        return state
+
+    def restore_mask_state(self, state: dict[str, Any]) -> None:
+        """Restores a :meth:`mask_state` of this layer.
+
+        Raises:
+            ValueError: If `state` is not one of this layer's states.
+        """
+        self._check_built("restore_mask_state")
+        expected = {"density", "kept", "threshold", "min_density"}
+        if self.scores is not None:
+            expected.add("scores")
+        if not isinstance(state, dict) or set(state) != expected:
+            keys = sorted(state) if isinstance(state, dict) else state
+            raise ValueError(
+                f"`state` must be a mask_state() of this layer, with the "
+                f"keys {sorted(expected)}. Received: {keys!r}"
+            )
+        self._density.assign(state["density"])
+        self._kept.assign(state["kept"])
+        self._threshold.assign(state["threshold"])
+        if self.scores is not None:
+            self.scores.assign(state["scores"])
+        self.set_min_density(state["min_density"])
 
     def set_min_density(self, value: float) -> None:
         """Sets the floor of `"sigmoid_threshold"` (kept fraction).

@@ -5,9 +5,7 @@ Everything here is backend-agnostic Keras 3 (`keras.ops` only).
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Iterator
 from typing import Any
 
 import keras
@@ -26,7 +24,6 @@ from smp_keras.bert.prototype import (
     build_prototype_classifier,
     build_prototype_span_classifier,
 )
-from smp_keras.layers.masked_dense import MaskedDense
 from smp_keras.model_utils import masked_layers
 from smp_keras.pruning.config import PruneConfig
 
@@ -38,7 +35,6 @@ __all__ = [
     "initialize_scores",
     "learning_rate_schedule",
     "load_backbone",
-    "magnitude_masks",
     "resolve_model_source",
 ]
 
@@ -253,6 +249,7 @@ def initialize_scores(
         ValueError: For an unknown `method` or a non-positive `scale`.
 
     Example:
+        >>> from smp_keras import MaskedDense
         >>> layer = MaskedDense(2)
         >>> layer.build((3,))
         >>> initialize_scores(layer, "magnitude")
@@ -266,7 +263,7 @@ def initialize_scores(
             "`method` must be 'magnitude' or 'zeros'. Received: "
             f"method={method!r}"
         )
-    scale = smpcore._validation.check_real(
+    scale = smpcore.validation.check_real(
         scale, "scale", low=0.0, low_open=True
     )
     count = 0
@@ -282,57 +279,6 @@ def initialize_scores(
         layer.scores.assign(scores.astype(layer.scores.dtype))
         count += 1
     return count
-
-
-@contextlib.contextmanager
-def magnitude_masks(model: keras.layers.Layer, density: float) -> Iterator[int]:
-    """Temporarily gives every masked layer its magnitude mask at `density`.
-
-    Each matrix keeps its `round(density * n)` largest `|W|` (the
-    zero-order baseline of the paper). Scores, densities and thresholds
-    are restored on exit.
-
-    Args:
-        model: A built Keras model or layer.
-        density: Fraction kept in every matrix.
-
-    Yields:
-        The number of weights kept.
-    """
-    saved = []
-    kept = 0
-    for layer in masked_layers(model):
-        state = [v for v in _layer_state(layer)]
-        saved.append((state, [ops.convert_to_numpy(v) for v in state]))
-        if layer.pruning_method == "magnitude":
-            layer.set_density(density)
-            kept += layer.kept
-            continue
-        kernel = ops.convert_to_numpy(layer.kernel)
-        mask = smpcore.magnitude_mask(kernel.astype("float32"), density)
-        if layer.pruning_method == "sigmoid_threshold":
-            saved.append(((layer, layer.min_density), None))
-            layer.set_min_density(0.0)
-        layer.set_mask(mask)
-        kept += int(mask.sum())
-    try:
-        yield kept
-    finally:
-        for state, values in saved:
-            if values is None:
-                layer, min_density = state
-                layer.set_min_density(min_density)
-                continue
-            for variable, value in zip(state, values, strict=True):
-                variable.assign(value)
-
-
-def _layer_state(layer: MaskedDense) -> list[Any]:
-    state = [layer.density_variable, layer.kept_variable]
-    state.append(layer.threshold_variable)
-    if layer.scores is not None:
-        state.append(layer.scores)
-    return state
 
 
 def learning_rate_schedule(kind: str, initial: float, total_steps: int) -> Any:
@@ -364,10 +310,10 @@ def learning_rate_schedule(kind: str, initial: float, total_steps: int) -> Any:
         >>> learning_rate_schedule("constant", 0.02, 100)
         0.02
     """
-    initial = smpcore._validation.check_real(
+    initial = smpcore.validation.check_real(
         initial, "initial", low=0.0, low_open=True
     )
-    total = smpcore._validation.check_int(total_steps, "total_steps", minimum=1)
+    total = smpcore.validation.check_int(total_steps, "total_steps", minimum=1)
     if kind == "constant":
         return initial
     if kind == "linear":

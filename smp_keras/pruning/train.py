@@ -28,7 +28,7 @@ from keras import ops
 
 import smpcore
 from smp_keras.callbacks import SparsityScheduler, ThresholdScheduler
-from smp_keras.model_utils import named_masked_layers
+from smp_keras.model_utils import named_masked_layers, override_masks
 from smp_keras.pruning import run_dir as rd
 from smp_keras.pruning.config import (
     SOFT_MOVEMENT_THRESHOLD,
@@ -61,7 +61,6 @@ from smp_keras.pruning.model import (
     learning_rate_schedule,
     load_backbone,
     load_tokenizer,
-    magnitude_masks,
     resolve_head,
     resolve_model_source,
 )
@@ -202,7 +201,7 @@ class _Job:
         zero_shot = self.score(data.test)
         magnitude = None
         if config.final_density < 1.0:
-            with magnitude_masks(self.model, config.final_density):
+            with override_masks(self.model, config.final_density):
                 magnitude = self.score(data.test)
         self.baselines = {
             "zero_shot": zero_shot,

@@ -16,7 +16,7 @@ import smpcore
 MODULES = [
     "smpcore",
     "smpcore._codecs",
-    "smpcore._validation",
+    "smpcore.validation",
     "smpcore.allocation",
     "smpcore.artifacts",
     "smpcore.heads",

@@ -212,3 +212,68 @@ def test_bake_refuses_custom_layers_and_subclassed_models():
     block.build((2, 4))
     with pytest.raises(TypeError, match="Sequential or Functional"):
         bake(block)
+
+
+def _mixed_model():
+    from smp_keras.model_utils import masked_layers
+
+    inputs = keras.Input((6,))
+    h = inputs
+    for i, method in enumerate(
+        ["topk", "threshold", "sigmoid_threshold", "magnitude"]
+    ):
+        h = MaskedDense(6, pruning_method=method, name=f"m{i}")(h)
+    model = keras.Model(inputs, h)
+    rng = np.random.default_rng(0)
+    for layer in masked_layers(model):
+        if layer.scores is not None:
+            layer.scores.assign(rng.normal(size=(6, 6)).astype("float32"))
+    model.layers[1].set_density(0.3)
+    model.layers[4].set_density(0.5)
+    model.layers[3].set_threshold(0.6)
+    return model
+
+
+@pytest.mark.parametrize("masks", ["dense", 0.25])
+def test_override_masks_sets_then_restores_every_layer(masks):
+    from smp_keras.model_utils import masked_layers, override_masks
+
+    model = _mixed_model()
+    x = np.random.default_rng(1).normal(size=(3, 6)).astype("float32")
+    before = to_numpy(model(x))
+    layers = masked_layers(model)
+    old = [layer.mask() for layer in layers]
+    with override_masks(model, masks) as kept:
+        for layer in layers:
+            kernel = to_numpy(layer.kernel)
+            expected = (
+                np.ones((6, 6), bool)
+                if masks == "dense"
+                else smpcore.magnitude_mask(kernel, masks)
+            )
+            np.testing.assert_array_equal(layer.mask(), expected, layer.name)
+        assert kept == sum(int(layer.mask().sum()) for layer in layers)
+    for layer, mask in zip(layers, old, strict=True):
+        np.testing.assert_array_equal(layer.mask(), mask, layer.name)
+    np.testing.assert_allclose(to_numpy(model(x)), before, rtol=1e-6)
+
+
+def test_override_masks_restores_after_an_error_and_checks_its_input():
+    from smp_keras.model_utils import masked_layers, override_masks
+
+    model = _mixed_model()
+    old = [layer.mask_state() for layer in masked_layers(model)]
+    with pytest.raises(KeyError), override_masks(model, "dense"):
+        raise KeyError("inside")
+    for layer, state in zip(masked_layers(model), old, strict=True):
+        now = layer.mask_state()
+        for key, value in state.items():
+            np.testing.assert_array_equal(now[key], value, f"{layer.name} {key}")
+    with pytest.raises(ValueError, match="masks='sparse'"):
+        with override_masks(model, "sparse"):
+            pass
+    with pytest.raises(ValueError, match="masks"):
+        with override_masks(model, 1.5):
+            pass
+    with pytest.raises(ValueError, match="mask_state"):
+        masked_layers(model)[0].restore_mask_state({"density": 1.0})

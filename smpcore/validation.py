@@ -1,4 +1,4 @@
-"""Shared argument checks for :mod:`smpcore` (private).
+"""Argument checks shared by :mod:`smpcore` and :mod:`smp_keras`.
 
 Every check raises an error whose message names the parameter, states the
 constraint and shows the received value, e.g.
