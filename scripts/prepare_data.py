@@ -35,7 +35,6 @@ import gzip
 import hashlib
 import io
 import json
-import os
 import subprocess
 import sys
 import tarfile
@@ -43,6 +42,8 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import IO
+
+import smpcore
 
 SEED = 2023
 RT_MIN_ABS_RATING = 0.5
@@ -263,17 +264,8 @@ def encode_jsonl_gz(rows: Sequence[dict]) -> bytes:
 
 
 def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, then rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; package data is public
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Writes ``data`` to ``path`` atomically (:func:`smpcore.atomic_write`)."""
+    smpcore.atomic_write(path, lambda f: f.write(data))
 
 
 def manifest(payloads: dict[str, bytes], files: dict[str, list]) -> bytes:

@@ -38,7 +38,6 @@ import collections
 import csv
 import hashlib
 import io
-import os
 import subprocess
 import sys
 import tarfile
@@ -46,6 +45,8 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
+
+import smpcore
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = ROOT / "runs" / "data" / "tweets"
@@ -199,19 +200,8 @@ def encode_csv(rows: Sequence[tuple[str, int]]) -> bytes:
 
 
 def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, then rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Writes ``data`` to ``path`` atomically (:func:`smpcore.atomic_write`)."""
+    smpcore.atomic_write(path, lambda f: f.write(data))
 
 
 def summary(n_read: int, splits: dict[str, list[tuple[str, int]]]) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from keras import ops
 
+import smpcore
 from smp_keras.bert.reference_masks import find_backbone
 
 __all__ = ["export_huggingface"]
@@ -118,24 +119,6 @@ def _layer_state(block: Any, prefix: str) -> dict[str, np.ndarray]:
     return state
 
 
-def _atomic_write(path: str, write: Any) -> None:
-    """Calls `write(tmp)` on a temporary sibling ``.NAME.*.tmp`` of `path`,
-    then renames it to `path`: `path` never holds a partial file."""
-    handle, tmp = tempfile.mkstemp(
-        dir=os.path.dirname(path),
-        prefix=f".{os.path.basename(path)}.",
-        suffix=".tmp",
-    )
-    os.close(handle)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def _save_tokenizer(tokenizer: Any, folder: str) -> None:
     """`tokenizer.save_pretrained` into a temporary folder, then each file
     renamed into `folder` (no tokenizer file is ever half-written)."""
@@ -169,23 +152,20 @@ def export_huggingface(
     Returns:
         The folder path, ready for ``AutoModel.from_pretrained``.
     """
-    from safetensors.numpy import save_file
+    from safetensors.numpy import save
 
     backbone = find_backbone(model)
     folder = os.fspath(folder)
     os.makedirs(folder, exist_ok=True)
-    state = hf_state_dict(backbone)
-    _atomic_write(
-        os.path.join(folder, "model.safetensors"),
-        lambda tmp: save_file(state, tmp, metadata={"format": "pt"}),
+    weights = save(hf_state_dict(backbone), metadata={"format": "pt"})
+    smpcore.atomic_write(
+        os.path.join(folder, "model.safetensors"), lambda f: f.write(weights)
     )
-    config = json.dumps(hf_config(backbone), indent=2, sort_keys=True)
-
-    def write_config(tmp: str) -> None:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(config + "\n")
-
-    _atomic_write(os.path.join(folder, "config.json"), write_config)
+    config = json.dumps(hf_config(backbone), indent=2, sort_keys=True) + "\n"
+    smpcore.atomic_write(
+        os.path.join(folder, "config.json"),
+        lambda f: f.write(config.encode("utf-8")),
+    )
     if tokenizer is not None:
         _save_tokenizer(tokenizer, folder)
     return folder

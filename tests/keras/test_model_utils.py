@@ -268,7 +268,9 @@ def test_override_masks_restores_after_an_error_and_checks_its_input():
     for layer, state in zip(masked_layers(model), old, strict=True):
         now = layer.mask_state()
         for key, value in state.items():
-            np.testing.assert_array_equal(now[key], value, f"{layer.name} {key}")
+            np.testing.assert_array_equal(
+                now[key], value, f"{layer.name} {key}"
+            )
     with pytest.raises(ValueError, match="masks='sparse'"):
         with override_masks(model, "sparse"):
             pass
