@@ -20,6 +20,7 @@ from smp_keras.layers.masked_dense import MaskedDense
 
 __all__ = [
     "ACTIVATIONS",
+    "activation_fn",
     "BertBackbone",
     "BertEmbeddings",
     "BertMaskedLMHead",
@@ -42,12 +43,19 @@ ACTIVATIONS = ("gelu", "gelu_approximate", "relu")
 _MASK_PENALTY = -1e9  # added to the float32 scores of padded keys
 
 
-def _activation(name: str) -> Any:
-    if name == "gelu":
-        return lambda x: ops.gelu(x, approximate=False)
-    if name == "gelu_approximate":
-        return lambda x: ops.gelu(x, approximate=True)
-    return ops.relu
+def activation_fn(name: str) -> Any:
+    """The `keras.ops` function of a feed-forward activation name.
+
+    The one dispatch from `ACTIVATIONS` names to functions (the backbone
+    and the plain-Keras export both use it).
+
+    Raises:
+        ValueError: For a name not in `ACTIVATIONS`.
+    """
+    name = _check_activation(name)
+    if name == "relu":
+        return ops.relu
+    return lambda x: ops.gelu(x, approximate=name == "gelu_approximate")
 
 
 def _check_activation(activation: str) -> str:
@@ -222,7 +230,7 @@ class BertTransformerLayer(keras.layers.Layer):
         self.pruning_method = pruning_method
         self.kernel_trainable = kernel_trainable
         self.initializer_range = initializer_range
-        self._activation_fn = _activation(activation)
+        self._activation_fn = activation_fn(activation)
         self.supports_masking = False
 
     def _masked_dense(self, units: int, name: str) -> MaskedDense:
@@ -380,7 +388,7 @@ class BertMaskedLMHead(keras.layers.Layer):
         self.activation = _check_activation(activation)
         self.layer_norm_epsilon = layer_norm_epsilon
         self.initializer_range = initializer_range
-        self._activation_fn = _activation(activation)
+        self._activation_fn = activation_fn(activation)
 
     def build(self, inputs_shape: tuple) -> None:
         hidden_dim = int(inputs_shape[-1])

@@ -39,6 +39,7 @@ __all__ = [
     "PositionGather",
     "build_classifier",
     "build_span_classifier",
+    "masked_mean",
 ]
 
 HEADS = ("auto", "mlm", "embeddings")
@@ -241,6 +242,22 @@ class PositionGather(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="smp_keras")
+def masked_mean(sequence: Any, padding_mask: Any) -> Any:
+    """Mean of `sequence` `(batch, length, hidden)` over the tokens where
+    `padding_mask` `(batch, length)` is set; zeros for an example without
+    any. The one masked-mean pooling (:class:`MaskedMeanPooling`, the
+    prototypes, the plain-Keras export), in `keras.ops`.
+
+    Example:
+        >>> x = np.array([[[1.0], [3.0], [9.0]]], "float32")
+        >>> ops.convert_to_numpy(masked_mean(x, np.array([[1, 1, 0]])))
+        array([[2.]], dtype=float32)
+    """
+    weights = ops.expand_dims(ops.cast(padding_mask, sequence.dtype), -1)
+    total = ops.sum(sequence * weights, axis=1)
+    return total / ops.maximum(ops.sum(weights, axis=1), 1.0)
+
+
 class MaskedMeanPooling(keras.layers.Layer):
     """Mean of the hidden states over non-padding tokens.
 
@@ -249,10 +266,7 @@ class MaskedMeanPooling(keras.layers.Layer):
     """
 
     def call(self, sequence: Any, padding_mask: Any) -> Any:
-        weights = ops.cast(padding_mask, sequence.dtype)[:, :, None]
-        total = ops.sum(sequence * weights, axis=1)
-        count = ops.maximum(ops.sum(weights, axis=1), 1.0)
-        return total / count
+        return masked_mean(sequence, padding_mask)
 
     def compute_output_shape(
         self, sequence_shape: tuple, padding_mask_shape: tuple

@@ -29,6 +29,7 @@ from smp_keras.bert.heads import (
     _inputs,
     _pooled_model,
     _sequence_output,
+    masked_mean,
 )
 from smp_keras.model_utils import override_masks
 
@@ -205,12 +206,12 @@ def compute_prototypes(
     }
     with override_masks(backbone, "dense"):
         outputs = backbone(features, training=False)
-    sequence = ops.convert_to_numpy(outputs["sequence_output"]).astype("f8")
+    sequence = outputs["sequence_output"]
     if pooling == "token":
-        pooled = sequence[:, 0, :]
+        pooled = ops.convert_to_numpy(sequence[:, 0, :]).astype("f8")
     else:
-        weights = features["padding_mask"][:, :, None].astype("f8")
-        pooled = (sequence * weights).sum(1) / np.maximum(weights.sum(1), 1)
+        mean = masked_mean(sequence, features["padding_mask"])
+        pooled = ops.convert_to_numpy(mean).astype("f8")
     norms = np.linalg.norm(pooled, axis=-1, keepdims=True)
     return (pooled / np.maximum(norms, 1e-12)).astype("float32")
 

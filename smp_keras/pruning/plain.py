@@ -22,11 +22,12 @@ import keras
 import numpy as np
 from keras import ops
 
-from smp_keras.bert.backbone import BertBackbone
+from smp_keras.bert.backbone import BertBackbone, activation_fn
 from smp_keras.bert.heads import (
     LabelWordHead,
     MaskedMeanPooling,
     PositionGather,
+    masked_mean,
 )
 from smp_keras.bert.prototype import PrototypeHead
 from smp_keras.bert.reference_masks import find_backbone
@@ -42,12 +43,6 @@ def _np(variable: Any) -> np.ndarray:
 def _baked(layer: Any) -> tuple[np.ndarray, np.ndarray]:
     kernel = _np(layer.kernel) * layer.mask()
     return kernel, _np(layer.bias)
-
-
-def _activation(x: Any, name: str) -> Any:
-    if name == "relu":
-        return ops.relu(x)
-    return ops.gelu(x, approximate=name == "gelu_approximate")
 
 
 def _layer_norm(source: Any, name: str) -> keras.layers.LayerNormalization:
@@ -119,7 +114,7 @@ def _encoder(backbone: BertBackbone, inputs: dict[str, Any]) -> Any:
             x + attended
         )
         h = _dense(block.intermediate_dense, f"intermediate_{i}")(x)
-        h = _activation(h, block.activation)
+        h = activation_fn(block.activation)(h)
         y = _dense(block.output_dense, f"output_{i}")(h)
         x = _layer_norm(block.output_layer_norm, f"output_norm_{i}")(x + y)
     return x
@@ -144,7 +139,7 @@ def _head(model: keras.Model, features: Any) -> Any:
                 )
                 transform.build((None, int(layer.kernel.shape[0])))
                 transform.set_weights(layer.dense.get_weights())
-                x = _activation(transform(x), layer.activation)
+                x = activation_fn(layer.activation)(transform(x))
                 x = _layer_norm(layer.layer_norm, "transform_norm")(x)
             dense = keras.layers.Dense(layer.num_labels, name="label_logits")
             dense.build((None, int(layer.kernel.shape[0])))
@@ -163,11 +158,7 @@ def _head(model: keras.Model, features: Any) -> Any:
 def _pool(model: keras.Model, sequence: Any, inputs: dict[str, Any]) -> Any:
     kinds = {type(layer) for layer in model.layers}
     if MaskedMeanPooling in kinds:
-        weights = ops.expand_dims(
-            ops.cast(inputs["padding_mask"], "float32"), -1
-        )
-        total = ops.sum(sequence * weights, axis=1)
-        return total / ops.maximum(ops.sum(weights, axis=1), 1.0)
+        return masked_mean(sequence, inputs["padding_mask"])
     if PositionGather in kinds:
         index = ops.reshape(
             ops.cast(inputs["mask_positions"], "int32"), (-1, 1, 1)
