@@ -8,11 +8,11 @@
 - :func:`build_classifier` / :func:`build_span_classifier`: frozen
   label-word heads on the pre-trained MLM head.
 - :func:`export_huggingface`: the pruned model as a plain ``transformers``
-  folder; :func:`export_reference_masks` / :func:`import_reference_masks`:
+  folder; :func:`save_plain_keras`: as a ``.keras`` file of standard Keras
+  layers; :func:`export_reference_masks` / :func:`import_reference_masks`:
   the authors' mask format.
 """
 
-from smp_keras.bert._weights import WeightLoader
 from smp_keras.bert.backbone import (
     ACTIVATIONS,
     MATRIX_TYPES,
@@ -21,7 +21,12 @@ from smp_keras.bert.backbone import (
     BertMaskedLMHead,
     BertTransformerLayer,
 )
-from smp_keras.bert.export import export_huggingface
+from smp_keras.bert.checkpoint_readers import WeightLoader
+from smp_keras.bert.export import (
+    export_huggingface,
+    plain_keras_model,
+    save_plain_keras,
+)
 from smp_keras.bert.heads import (
     LabelWordHead,
     MaskedMeanPooling,
@@ -65,6 +70,8 @@ __all__ = [
     "find_backbone",
     "from_pretrained",
     "import_reference_masks",
+    "plain_keras_model",
     "reference_parameter_names",
+    "save_plain_keras",
     "tokenizer_from_pretrained",
 ]

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from smp_keras.bert._weights import WeightLoader
+from smp_keras.bert.checkpoint_readers import WeightLoader
 
 __all__ = [
     "convert_backbone_config",

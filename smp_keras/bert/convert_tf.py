@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from smp_keras.bert._weights import WeightLoader
+from smp_keras.bert.checkpoint_readers import WeightLoader
 from smp_keras.bert.convert_hf import config_fields_to_backbone
 
 __all__ = [

@@ -1,9 +1,19 @@
-"""Export a pruned backbone as a plain Hugging Face ``transformers`` folder.
+"""Export a pruned backbone for serving without this library.
 
-The inverse of :mod:`smp_keras.bert.convert_hf`: every prunable kernel is
-written as ``kernel * mask`` in PyTorch's `(out, in)` layout, so the pruned
-model serves with ``transformers`` alone (`BertForMaskedLM` when the
-backbone has an MLM head, else `BertModel`).
+- :func:`export_huggingface`: a plain Hugging Face ``transformers`` folder,
+  the inverse of :mod:`smp_keras.bert.convert_hf`. Every prunable kernel is
+  written as ``kernel * mask`` in PyTorch's `(out, in)` layout, so the
+  pruned model serves with ``transformers`` alone (`BertForMaskedLM` when
+  the backbone has an MLM head, else `BertModel`).
+- :func:`plain_keras_model` / :func:`save_plain_keras`: a task model of
+  this library (a :class:`~smp_keras.bert.BertBackbone` with a frozen
+  label-word or prototype head) rebuilt from `keras.layers` (`Embedding`,
+  `MultiHeadAttention`, `Dense`, `LayerNormalization`, `UnitNormalization`)
+  and a few `keras.ops` calls, with every mask baked into its kernel. The
+  ``.keras`` file loads with ``keras.saving.load_model`` in a Python that
+  has Keras but not `smp_keras`. The zeros of the pruned kernels are stored
+  densely: the file is as large as the dense model (sparse storage is the
+  mask artifact's job).
 """
 
 from __future__ import annotations
@@ -14,13 +24,22 @@ import shutil
 import tempfile
 from typing import Any
 
+import keras
 import numpy as np
 from keras import ops
 
 import smpcore
+from smp_keras.bert.backbone import BertBackbone, activation_fn
+from smp_keras.bert.heads import (
+    LabelWordHead,
+    MaskedMeanPooling,
+    PositionGather,
+    masked_mean,
+)
+from smp_keras.bert.prototype import PrototypeHead
 from smp_keras.bert.reference_masks import find_backbone
 
-__all__ = ["export_huggingface"]
+__all__ = ["export_huggingface", "plain_keras_model", "save_plain_keras"]
 
 _HF_ACTIVATIONS = {
     "gelu": "gelu",
@@ -169,3 +188,208 @@ def export_huggingface(
     if tokenizer is not None:
         _save_tokenizer(tokenizer, folder)
     return folder
+
+
+# === A plain Keras model ===
+
+
+def _baked(layer: Any) -> tuple[np.ndarray, np.ndarray]:
+    kernel = _numpy(layer.kernel) * layer.mask()
+    return kernel, _numpy(layer.bias)
+
+
+def _layer_norm(source: Any, name: str) -> keras.layers.LayerNormalization:
+    layer = keras.layers.LayerNormalization(epsilon=source.epsilon, name=name)
+    layer.build((None, None, int(source.gamma.shape[0])))
+    layer.set_weights([_numpy(source.gamma), _numpy(source.beta)])
+    return layer
+
+
+def _embeddings(backbone: BertBackbone, inputs: dict[str, Any]) -> Any:
+    source = backbone.get_layer("embeddings")
+    tables = {
+        "word_embeddings": source.word_embeddings,
+        "token_type_embeddings": source.token_type_embeddings,
+        "position_embeddings": source.position_embeddings,
+    }
+    layers = {}
+    for name, table in tables.items():
+        matrix = _numpy(table.embeddings)
+        layers[name] = keras.layers.Embedding(
+            matrix.shape[0], matrix.shape[1], name=name
+        )
+        layers[name].build((None, None))
+        layers[name].set_weights([matrix])
+    token_ids = inputs["token_ids"]
+    positions = ops.cumsum(ops.ones_like(token_ids), axis=1) - 1
+    x = layers["word_embeddings"](token_ids)
+    x = x + layers["token_type_embeddings"](inputs["segment_ids"])
+    x = x + layers["position_embeddings"](positions)
+    return _layer_norm(source.layer_norm, "embeddings_layer_norm")(x)
+
+
+def _attention(block: Any, index: int, hidden: int) -> Any:
+    heads = block.num_heads
+    head_dim = hidden // heads
+    attention = keras.layers.MultiHeadAttention(
+        heads, head_dim, name=f"attention_{index}"
+    )
+    attention.build((None, None, hidden), (None, None, hidden))
+    weights = []
+    for dense in (block.query_dense, block.key_dense, block.value_dense):
+        kernel, bias = _baked(dense)
+        weights += [
+            kernel.reshape(hidden, heads, head_dim),
+            bias.reshape(heads, head_dim),
+        ]
+    kernel, bias = _baked(block.attention_output_dense)
+    weights += [kernel.reshape(heads, head_dim, hidden), bias]
+    attention.set_weights(weights)
+    return attention
+
+
+def _dense(source: Any, name: str) -> keras.layers.Dense:
+    kernel, bias = _baked(source)
+    layer = keras.layers.Dense(kernel.shape[1], name=name)
+    layer.build((None, kernel.shape[0]))
+    layer.set_weights([kernel, bias])
+    return layer
+
+
+def _encoder(backbone: BertBackbone, inputs: dict[str, Any]) -> Any:
+    x = _embeddings(backbone, inputs)
+    mask = ops.cast(ops.expand_dims(inputs["padding_mask"], 1), "bool")
+    hidden = backbone.hidden_dim
+    for i, block in enumerate(backbone.transformer_layers):
+        attention = _attention(block, i, hidden)
+        attended = attention(x, x, attention_mask=mask)
+        x = _layer_norm(block.attention_layer_norm, f"attention_norm_{i}")(
+            x + attended
+        )
+        h = _dense(block.intermediate_dense, f"intermediate_{i}")(x)
+        h = activation_fn(block.activation)(h)
+        y = _dense(block.output_dense, f"output_{i}")(h)
+        x = _layer_norm(block.output_layer_norm, f"output_norm_{i}")(x + y)
+    return x
+
+
+def _head(model: keras.Model, features: Any) -> Any:
+    """Applies the frozen head of `model` to pooled features."""
+    for layer in model.layers:
+        if isinstance(layer, PrototypeHead):
+            x = keras.layers.UnitNormalization(name="normalize")(features)
+            dense = keras.layers.Dense(
+                layer.num_labels, use_bias=False, name="prototype_logits"
+            )
+            dense.build((None, int(layer.prototypes.shape[1])))
+            dense.set_weights([layer.logit_scale * _numpy(layer.prototypes).T])
+            return dense(x)
+        if isinstance(layer, LabelWordHead):
+            x = features
+            if layer.use_transform:
+                transform = keras.layers.Dense(
+                    int(layer.kernel.shape[0]), name="transform"
+                )
+                transform.build((None, int(layer.kernel.shape[0])))
+                transform.set_weights(layer.dense.get_weights())
+                x = activation_fn(layer.activation)(transform(x))
+                x = _layer_norm(layer.layer_norm, "transform_norm")(x)
+            dense = keras.layers.Dense(layer.num_labels, name="label_logits")
+            dense.build((None, int(layer.kernel.shape[0])))
+            scale = layer.logit_scale
+            dense.set_weights(
+                [scale * _numpy(layer.kernel), scale * _numpy(layer.bias)]
+            )
+            return dense(x)
+    raise ValueError(
+        "The model has no PrototypeHead or LabelWordHead: only task models "
+        "built by smp_keras (build_classifier, build_prototype_classifier, "
+        "the span variants) can be rebuilt from standard layers."
+    )
+
+
+def _pool(model: keras.Model, sequence: Any, inputs: dict[str, Any]) -> Any:
+    kinds = {type(layer) for layer in model.layers}
+    if MaskedMeanPooling in kinds:
+        return masked_mean(sequence, inputs["padding_mask"])
+    if PositionGather in kinds:
+        index = ops.reshape(
+            ops.cast(inputs["mask_positions"], "int32"), (-1, 1, 1)
+        )
+        return ops.squeeze(ops.take_along_axis(sequence, index, axis=1), 1)
+    return sequence[:, 0, :]
+
+
+def plain_keras_model(model: keras.Model) -> keras.Model:
+    """Rebuilds a pruned task model from standard Keras layers.
+
+    Args:
+        model: A task model of this library (classifier, regressor or span
+            model on a :class:`~smp_keras.bert.BertBackbone`), with its
+            masks set.
+
+    Returns:
+        A functional `keras.Model` with the same inputs and outputs and
+        the masks baked into its kernels; it holds no `smp_keras` layer.
+
+    Raises:
+        TypeError: If `model` holds no backbone.
+        ValueError: If its head is not one of this library's.
+    """
+    backbone = find_backbone(model)
+    names = [tensor.name for tensor in model.inputs]
+    inputs = {
+        name: keras.Input(
+            shape=(None,) if name != "mask_positions" else (),
+            dtype="int32",
+            name=name,
+        )
+        for name in (
+            "token_ids",
+            "segment_ids",
+            "padding_mask",
+            "mask_positions",
+        )
+        if any(n.startswith(name) for n in names)
+    }
+    sequence = _encoder(backbone, inputs)
+    if isinstance(model.output, dict):
+        logits = _head(model, sequence)
+        outputs: Any = {
+            "start_logits": logits[..., 0],
+            "end_logits": logits[..., 1],
+        }
+    else:
+        outputs = _head(model, _pool(model, sequence, inputs))
+    return keras.Model(inputs, outputs, name=f"{model.name}_plain")
+
+
+def save_plain_keras(model: keras.Model, path: str) -> str:
+    """Writes :func:`plain_keras_model` of `model` to a ``.keras`` file.
+
+    Written to a temporary file and renamed into place.
+
+    Args:
+        model: A pruned task model of this library.
+        path: Destination, ending in ``.keras``.
+
+    Returns:
+        `path`.
+
+    Raises:
+        ValueError: If `path` does not end in ``.keras``.
+    """
+    if not path.endswith(".keras"):
+        raise ValueError(
+            f"`keras_path` must end in '.keras'. Received: keras_path={path!r}"
+        )
+    plain = plain_keras_model(model)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        staging = os.path.join(tmp, "model.keras")
+        plain.save(staging)
+        with open(staging, "rb") as handle:
+            data = handle.read()
+    smpcore.atomic_write(path, lambda h: h.write(data))
+    return path

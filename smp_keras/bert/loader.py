@@ -28,14 +28,14 @@ import re
 from typing import Any
 
 from smp_keras.bert import convert_hf, convert_tf
-from smp_keras.bert._weights import (
+from smp_keras.bert.backbone import BertBackbone
+from smp_keras.bert.checkpoint_readers import (
     HF_WEIGHT_FILES,
     WeightLoader,
     open_google_checkpoint,
     open_hf_weights,
     open_state_dict,
 )
-from smp_keras.bert.backbone import BertBackbone
 
 __all__ = ["from_pretrained", "tokenizer_from_pretrained"]
 

@@ -258,7 +258,7 @@ def export(
         keras_path: A ``.keras`` file of the pruned classifier built from
             standard Keras layers only (masks baked into the kernels), so
             loading it needs Keras alone, not this library
-            (``smp_keras.pruning.plain.plain_keras_model``).
+            (``smp_keras.bert.export.plain_keras_model``).
         hf_folder: A ``transformers`` folder with the masks baked in
             (:func:`smp_keras.bert.export_huggingface`), served by
             ``transformers`` alone.
@@ -305,7 +305,7 @@ def export(
     if hf_folder is not None:
         written["huggingface"] = _export_hf(loaded, tokenizer, hf_folder)
     if keras_path is not None:
-        from smp_keras.pruning.plain import save_plain_keras
+        from smp_keras.bert.export import save_plain_keras
 
         written["keras"] = save_plain_keras(loaded, os.fspath(keras_path))
     return written

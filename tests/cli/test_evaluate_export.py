@@ -134,8 +134,8 @@ def test_export_keras_loads_without_smp_layers(finished_run, tmp_path):
 def test_plain_keras_model_matches_every_head(
     task, head, pooling, template, tiny_model
 ):
+    from smp_keras.bert.export import plain_keras_model
     from smp_keras.model_utils import masked_layers
-    from smp_keras.pruning.plain import plain_keras_model
 
     model, spec, tokenizer, _ = load_pruned_model(
         tiny_model, None, task, head=head, pooling=pooling, template=template

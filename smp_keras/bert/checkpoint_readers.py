@@ -1,4 +1,4 @@
-"""Checkpoint readers behind one interface: name -> `np.ndarray` (private).
+"""Checkpoint readers behind one interface: name -> `np.ndarray`.
 
 Every supported checkpoint format is opened as a :class:`WeightLoader`: a
 read-only mapping from weight names to NumPy arrays that also records which
