@@ -241,7 +241,6 @@ class PositionGather(keras.layers.Layer):
         return (sequence_shape[0], sequence_shape[-1])
 
 
-@keras.saving.register_keras_serializable(package="smp_keras")
 def masked_mean(sequence: Any, padding_mask: Any) -> Any:
     """Mean of `sequence` `(batch, length, hidden)` over the tokens where
     `padding_mask` `(batch, length)` is set; zeros for an example without
@@ -258,6 +257,7 @@ def masked_mean(sequence: Any, padding_mask: Any) -> Any:
     return total / ops.maximum(ops.sum(weights, axis=1), 1.0)
 
 
+@keras.saving.register_keras_serializable(package="smp_keras")
 class MaskedMeanPooling(keras.layers.Layer):
     """Mean of the hidden states over non-padding tokens.
 

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from smp_keras.data.tasks import CUSTOM_TASK
+from smp_keras.pruning.methods import METHOD_TABLE, Method, get_method
 
 __all__ = [
     "DEFAULTS",
@@ -68,14 +69,7 @@ MAX_LENGTH = 8192
 #: takes 32-bit seeds.
 MAX_SEED = 2**32 - 1
 
-METHODS = (
-    "smp-s",
-    "smp-l",
-    "magnitude",
-    "movement",
-    "soft-movement",
-    "fine-tune",
-)
+METHODS = tuple(METHOD_TABLE)
 HEADS = ("auto", "mlm", "embeddings", "prototype")
 POOLINGS = ("token", "mean")
 SCORE_INITS = ("zeros", "magnitude")
@@ -93,11 +87,8 @@ HOLD_EVALS = 6
 #: Values of `distribute` other than None (one device).
 DISTRIBUTE_KINDS = ("data-parallel",)
 #: Methods that train the pre-trained weights too (the rest keep them frozen).
-WEIGHT_TRAINING_METHODS = (
-    "magnitude",
-    "movement",
-    "soft-movement",
-    "fine-tune",
+WEIGHT_TRAINING_METHODS = tuple(
+    name for name, method in METHOD_TABLE.items() if method.trains_weights
 )
 
 # Fields that do not change what a run computes: ignored when an existing run
@@ -550,9 +541,9 @@ class PruneConfig:
         self.lr_schedule = _choice(
             self.lr_schedule, "lr_schedule", LR_SCHEDULES
         )
-        if self.method == "soft-movement" and self.reg_weight == 0:
+        if self.method_spec.needs_regularizer and self.reg_weight == 0:
             raise ValueError(
-                "`reg_weight` must be > 0 with method='soft-movement': its "
+                f"`reg_weight` must be > 0 with method={self.method!r}: its "
                 "regulariser is what prunes (nothing is pruned without it; "
                 "the paper uses 400). Received: reg_weight=0.0"
             )
@@ -584,14 +575,19 @@ class PruneConfig:
     # === Derived values ===
 
     @property
+    def method_spec(self) -> Method:
+        """The :class:`~smp_keras.pruning.methods.Method` of `method`."""
+        return get_method(self.method)
+
+    @property
     def final_density(self) -> float:
         """The density the run ends at: 1 for ``fine-tune``."""
-        return 1.0 if self.method == "fine-tune" else self.density
+        return 1.0 if self.method_spec.dense else self.density
 
     @property
     def trains_weights(self) -> bool:
         """Whether the method trains the pre-trained weights."""
-        return self.method in WEIGHT_TRAINING_METHODS
+        return self.method_spec.trains_weights
 
     def run_dir(self) -> str:
         """The run directory: `output_dir`, or the default name."""

@@ -104,10 +104,10 @@ def teacher_logits(
     else:
         # A fine-tuned model folder, read with this run's head settings.
         weights, settings = None, dataclasses.replace(config, model=folder)
-    settings = dataclasses.replace(
-        settings, method="fine-tune", dropout=0.0, output_dir=None
+    # Dense and frozen: magnitude masks at their default density of 1.
+    teacher = build_run_model(
+        settings, tokenizer, spec, weights, pruning_method="magnitude"
     )
-    teacher = build_run_model(settings, tokenizer, spec, weights)
     rows = np.unique(
         batch_indices(config.seed, train.size, config.batch_size, 0, total)
     )

@@ -105,7 +105,6 @@ def load_pruned_model(
         data_files=data_files,
         columns=columns,
     )
-    settings = dataclasses.replace(settings, method="smp-l", dropout=0.0)
     masks = _default_masks(folder if run is not None else None, masks_path)
     spec = task_spec(
         settings.task,

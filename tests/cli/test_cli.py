@@ -287,5 +287,7 @@ def test_prune_options_map_onto_the_config(tmp_path):
         epochs=2.0,
         overwrite=True,
     )
-    single = build_parser().parse_args(["prune", "--data-files", "x.jsonl"])
+    single = build_parser().parse_args(
+        ["prune", "--data-files", "x.jsonl", "--label-words", "bad,good"]
+    )
     assert _prune_config(single).data_files == {"train": "x.jsonl"}
