@@ -218,9 +218,11 @@ def threshold_schedule(
     )
     hi = check_real(high, "high", low=lo, high=1.0, high_open=True)
 
+    span = 1.0 - v_f
+
     def schedule(step: int) -> float:
         v_t = check_density(density_schedule(_check_step(step)), "density")
-        progress = (1.0 - v_t) / max(1e-12, 1.0 - v_f)
+        progress = (1.0 - v_t) / span if span > 0 else 0.0
         return min(max(tau * progress, lo), hi)
 
     return schedule

@@ -369,7 +369,8 @@ FIELD_SPECS: dict[str, tuple[str, dict[str, Any]]] = {
     },
     "distribute": ("choice", {"choices": ("data-parallel",), "optional": True}),
     "model": ("text", {}),
-    "task": ("text", {}),
+    # None: "custom" with data files, else the default preset.
+    "task": ("text", {"optional": True}),
     "template": ("text", {"optional": True}),
     "teacher": ("text", {"optional": True}),
     "output_dir": ("text", {"optional": True}),
