@@ -622,8 +622,6 @@ def test_a_tampered_run_config_is_refused_on_resume(
 def test_a_run_config_that_is_not_json_is_refused(
     tmp_path, reliability_counter
 ):
-    from smp_keras.pruning.distill import _teacher_run_config
-
     config = _run_config(tmp_path)
     folder = _write_run(config)
     (folder / rd.CONFIG).write_text('{"config": {"density": 0.5')
@@ -633,7 +631,7 @@ def test_a_run_config_that_is_not_json_is_refused(
     data = json.loads(json.dumps({"config": config.to_dict()}))
     (folder / rd.CONFIG).write_text(json.dumps(data))
     with pytest.raises(rd.RunDirectoryError, match=r"Missing: \['resolved'"):
-        _teacher_run_config(str(folder))
+        rd.run_config_of(str(folder))
     reliability_counter.add("cases", 2)
 
 
