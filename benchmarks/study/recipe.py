@@ -358,6 +358,7 @@ def plot_budget(records: dict[str, dict[str, Any]], path: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     tasks = ("rt", "snli")
     fig, axes = plt.subplots(2, len(tasks), figsize=(10, 7), squeeze=False)
@@ -376,6 +377,18 @@ def plot_budget(records: dict[str, dict[str, Any]], path: str) -> None:
                     ys = [p[2] for p in points]
                     ax.plot(xs, ys, style, label=label, color=f"C{color}")
             ax.set_xscale("log")
+            ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+            if index == 0:
+                budgets = sorted({c.steps for c in cells() if c.steps < 10**4})
+                ax.set_xticks(budgets)
+                ax.set_xticklabels([f"{b:,}" for b in budgets])
+            else:
+                low, high = ax.get_xlim()
+                minutes = (5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 240)
+                ax.set_xticks([m for m in minutes if low <= m <= high])
+                ax.xaxis.set_major_formatter(
+                    matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
+                )
             ax.set_xlabel(xlabel)
             ax.set_ylabel("test accuracy (%)")
             ax.set_title(f"all-MiniLM-L6-v2, {TASK_NAMES[task]}")
