@@ -248,9 +248,10 @@ def masked_mean(sequence: Any, padding_mask: Any) -> Any:
     prototypes, the plain-Keras export), in `keras.ops`.
 
     Example:
-        >>> x = np.array([[[1.0], [3.0], [9.0]]], "float32")
-        >>> ops.convert_to_numpy(masked_mean(x, np.array([[1, 1, 0]])))
-        array([[2.]], dtype=float32)
+        >>> x = ops.convert_to_tensor([[[1.0], [3.0], [9.0]]], "float32")
+        >>> mask = ops.convert_to_tensor([[1, 1, 0]], "int32")
+        >>> ops.convert_to_numpy(masked_mean(x, mask)).tolist()
+        [[2.0]]
     """
     weights = ops.expand_dims(ops.cast(padding_mask, sequence.dtype), -1)
     total = ops.sum(sequence * weights, axis=1)
