@@ -20,6 +20,7 @@ Then (minutes on a CPU)::
 Names:
 
 - :class:`PruneConfig`, :data:`DEFAULTS`, :data:`METHODS`: settings;
+  :data:`METHOD_TABLE` / :class:`Method`: what each method builds;
 - :func:`prune` -> :class:`PruneResult`; :func:`load_result` reads one
   back from a run directory;
 - :func:`evaluate`, :func:`export`, :func:`report`, :func:`demo`;
@@ -32,6 +33,7 @@ from __future__ import annotations
 from smp_keras.pruning.config import DEFAULTS, METHODS, PruneConfig
 from smp_keras.pruning.demo import demo
 from smp_keras.pruning.evaluate import evaluate, export, load_pruned_model
+from smp_keras.pruning.methods import METHOD_TABLE, Method
 from smp_keras.pruning.model import ScoreWeightAdam, initialize_scores
 from smp_keras.pruning.report import report
 from smp_keras.pruning.result import PruneResult, load_result
@@ -41,6 +43,8 @@ from smp_keras.pruning.train import prune
 __all__ = [
     "DEFAULTS",
     "METHODS",
+    "METHOD_TABLE",
+    "Method",
     "PruneConfig",
     "PruneResult",
     "RunDirectoryError",

@@ -167,21 +167,18 @@ def threshold_schedule(
 ) -> Schedule:
     """The sigmoid-threshold schedule of soft movement pruning.
 
-    .. math::
-
-        \tau_t = \tau_f \, \frac{1 - v_t}{1 - v_f}
-
-    follows the density schedule ``v_t`` from (almost) 0, where every weight
-    is kept, to ``τ_f`` at the final density ``v_f``, clipped to
-    ``[low, high]`` (a threshold of 0 or 1 would keep everything or
-    nothing). The regulariser then pushes unimportant scores below it; the
-    density reached is whatever the scores give. The reference's ``τ_f`` is
-    0.1.
+    ``τ_t = τ_f · (1 - v_t) / (1 - v_f)`` follows the density schedule
+    ``v_t`` from (almost) 0, where every weight is kept, to ``τ_f`` at the
+    final density ``v_f``, clipped to ``[low, high]`` (a threshold of 0 or
+    1 would keep everything or nothing). The regulariser then pushes
+    unimportant scores below it; the density reached is whatever the
+    scores give. The reference's ``τ_f`` is 0.1.
 
     Args:
-        density_schedule: ``step -> v_t``, e.g. :func:`cubic_density_schedule`.
-        final_density: ``v_f`` in ``[0, 1]``; with ``v_f = 1`` the ramp is
-            flat at ``low``.
+        density_schedule: A callable ``step -> v_t``, e.g.
+            :func:`cubic_density_schedule`.
+        final_density: ``v_f`` in ``[0, 1]``; with ``v_f = 1`` the
+            threshold stays at `low`.
         final_threshold: ``τ_f`` in ``(0, 1)``.
         low: The smallest threshold, in ``(0, 1)``.
         high: The largest threshold, in ``[low, 1)``.
