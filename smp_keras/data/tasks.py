@@ -399,6 +399,17 @@ _PRESETS: dict[str, TaskSpec] = {
 CUSTOM_TASK = "custom"
 
 
+def is_custom_task(name: object) -> bool:
+    """Whether `name` names :data:`CUSTOM_TASK` (spelled as `get_task`
+    reads names: case and hyphens ignored)."""
+    return isinstance(name, str) and _task_key(name) == CUSTOM_TASK
+
+
+def _task_key(name: str) -> str:
+    key = name.strip().lower().replace("-", "")
+    return "rotten_tomatoes" if key == "rottentomatoes" else key
+
+
 def custom_task(
     label_words: Mapping[object, str] | Sequence[str],
     *,
@@ -509,8 +520,7 @@ def get_task(
     if isinstance(name, TaskSpec):
         spec = name
     elif isinstance(name, str):
-        key = name.strip().lower().replace("-", "")
-        key = "rotten_tomatoes" if key == "rottentomatoes" else key
+        key = _task_key(name)
         if key == CUSTOM_TASK:
             return custom_task(label_words, template=template)  # type: ignore[arg-type]
         if key not in _PRESETS:

@@ -18,7 +18,7 @@ import types
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from smp_keras.data.tasks import CUSTOM_TASK
+from smp_keras.data.tasks import CUSTOM_TASK, is_custom_task
 from smp_keras.pruning.methods import METHOD_TABLE, Method, get_method
 
 __all__ = [
@@ -493,7 +493,7 @@ class PruneConfig:
             )
 
     def _check_custom_task(self) -> None:
-        if self.task.strip().lower() != CUSTOM_TASK:
+        if not is_custom_task(self.task):
             return
         if self.data_files is None:
             raise ValueError(

@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 
 from smp_keras.data import (
-    CUSTOM_TASK,
     custom_task,
     data_columns,
     encode,
@@ -21,6 +20,7 @@ from smp_keras.data import (
     get_task,
     load_task_data,
 )
+from smp_keras.data.tasks import is_custom_task
 from smp_keras.pruning.config import PruneConfig
 
 __all__ = [
@@ -63,7 +63,7 @@ def task_spec(
     Raises:
         ValueError: Unknown task or invalid overrides.
     """
-    if task == CUSTOM_TASK:
+    if is_custom_task(task):
         pair = "text_b" in (columns or {})
         if not pair and data_files is not None:
             files = (

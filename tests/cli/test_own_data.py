@@ -90,6 +90,9 @@ def test_own_sentence_pairs_need_no_column_mapping(
         config.task, label_words=config.label_words, data_files=own_pairs
     )
     assert spec.text_columns == ("text", "text_b")
+    # The name is read as `get_task` reads names: case and hyphens ignored.
+    again = task_spec("Custom", label_words=words, data_files=own_pairs)
+    assert again == spec
     assert spec.label_names == ("entailment", "neutral", "contradiction")
     result = run_prune(config)
     assert set(result.metrics) == {"accuracy"}
