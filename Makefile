@@ -48,7 +48,7 @@ test-core: $(STAMP)
 test-backends: $(STAMP)
 	@set -e; for b in $(BACKENDS); do \
 	  echo "=== KERAS_BACKEND=$$b ==="; \
-	  KERAS_BACKEND=$$b $(PYTEST) tests/keras tests/bert tests/cli tests/distribute \
+	  KERAS_BACKEND=$$b $(PYTEST) tests/keras tests/bert tests/pruning tests/cli tests/distribute \
 	    tests/reliability tests/docs/test_doctests.py; \
 	done
 

@@ -42,7 +42,7 @@ MODES = {
 
 def _job(task: str, steps: int, settings: dict[str, Any]) -> Any:
     from smp_keras.pruning.config import PruneConfig
-    from smp_keras.pruning.train import _Job
+    from smp_keras.pruning.train import PruneJob
 
     config = PruneConfig(
         task=task,
@@ -51,7 +51,7 @@ def _job(task: str, steps: int, settings: dict[str, Any]) -> Any:
         eval_max_examples=500,
         **settings,
     )
-    job = _Job(config, quiet=True)
+    job = PruneJob(config, quiet=True)
     job.load()
     job._callbacks = job.callbacks()
     return job

@@ -26,19 +26,37 @@ Names:
 - :func:`evaluate`, :func:`export`, :func:`report`, :func:`demo`;
 - :func:`initialize_scores`: magnitude score initialisation of a model;
 - :class:`ScoreWeightAdam`: Adam with separate score/weight learning rates.
+
+Like :mod:`smp_keras`, the names are imported on first use: the settings
+(`PruneConfig`, `DEFAULTS`, `METHODS`) and `report` need no Keras, so the
+`smp` command goes through this module and still parses its arguments
+(and picks the backend) before Keras is imported.
 """
 
 from __future__ import annotations
 
-from smp_keras.pruning.config import DEFAULTS, METHODS, PruneConfig
-from smp_keras.pruning.demo import demo
-from smp_keras.pruning.evaluate import evaluate, export, load_pruned_model
-from smp_keras.pruning.methods import METHOD_TABLE, Method
-from smp_keras.pruning.model import ScoreWeightAdam, initialize_scores
-from smp_keras.pruning.report import report
-from smp_keras.pruning.result import PruneResult, load_result
-from smp_keras.pruning.run_dir import RunDirectoryError
-from smp_keras.pruning.train import prune
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Public name -> module that defines it.
+_LAZY = {
+    "DEFAULTS": "smp_keras.pruning.config",
+    "METHODS": "smp_keras.pruning.config",
+    "PruneConfig": "smp_keras.pruning.config",
+    "demo": "smp_keras.pruning.demo",
+    "evaluate": "smp_keras.pruning.evaluate",
+    "export": "smp_keras.pruning.evaluate",
+    "load_pruned_model": "smp_keras.pruning.evaluate",
+    "METHOD_TABLE": "smp_keras.pruning.methods",
+    "Method": "smp_keras.pruning.methods",
+    "ScoreWeightAdam": "smp_keras.pruning.model",
+    "initialize_scores": "smp_keras.pruning.model",
+    "report": "smp_keras.pruning.report",
+    "PruneResult": "smp_keras.pruning.result",
+    "load_result": "smp_keras.pruning.result",
+    "RunDirectoryError": "smp_keras.pruning.run_dir",
+    "prune": "smp_keras.pruning.train",
+}
 
 __all__ = [
     "DEFAULTS",
@@ -58,3 +76,31 @@ __all__ = [
     "prune",
     "report",
 ]
+
+if TYPE_CHECKING:  # what type checkers and IDEs see
+    from smp_keras.pruning.config import DEFAULTS, METHODS, PruneConfig
+    from smp_keras.pruning.demo import demo
+    from smp_keras.pruning.evaluate import (
+        evaluate,
+        export,
+        load_pruned_model,
+    )
+    from smp_keras.pruning.methods import METHOD_TABLE, Method
+    from smp_keras.pruning.model import ScoreWeightAdam, initialize_scores
+    from smp_keras.pruning.report import report
+    from smp_keras.pruning.result import PruneResult, load_result
+    from smp_keras.pruning.run_dir import RunDirectoryError
+    from smp_keras.pruning.train import prune
+
+
+def __getattr__(name: str) -> Any:
+    """Imports a public name on first access (PEP 562)."""
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

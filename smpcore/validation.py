@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 import numbers
 import operator
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -24,14 +25,19 @@ __all__ = [
     "as_array",
     "as_bool_array",
     "as_float_array",
+    "check_bool",
+    "check_choice",
     "check_density",
     "check_finite_array",
     "check_int",
     "check_mapping",
     "check_name",
+    "check_optional",
     "check_real",
     "check_same_keys",
     "check_shape",
+    "check_text",
+    "type_error",
 ]
 
 
@@ -39,6 +45,19 @@ def _short(value: Any, limit: int = 80) -> str:
     """Returns `repr(value)` cut to `limit` characters for error messages."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def type_error(name: str, expected: str, value: Any) -> TypeError:
+    """The error of a check that `value` has the wrong type.
+
+    Example:
+        >>> type_error("seed", "an int", "0")
+        TypeError("`seed` must be an int. Received: seed='0' of type str")
+    """
+    return TypeError(
+        f"`{name}` must be {expected}. Received: {name}={_short(value)} "
+        f"of type {type(value).__name__}"
+    )
 
 
 def check_real(
@@ -49,19 +68,19 @@ def check_real(
     high: float = math.inf,
     low_open: bool = False,
     high_open: bool = False,
+    strict: bool = False,
 ) -> float:
     """Checks that `value` is a finite real number in a range.
 
     Returns the value as a Python `float`. Booleans are rejected with a
     `TypeError` (they are integers to Python, but never a valid number here).
+    With `strict`, only Python's own `int` and `float` (and their
+    subclasses) are accepted, not NumPy scalars or other `numbers.Real`:
+    the numbers JSON stores.
     """
-    if isinstance(value, bool | np.bool_) or not isinstance(
-        value, numbers.Real
-    ):
-        raise TypeError(
-            f"`{name}` must be a real number. Received: {name}={_short(value)}"
-            f" of type {type(value).__name__}"
-        )
+    kinds = (int, float) if strict else numbers.Real
+    if isinstance(value, bool | np.bool_) or not isinstance(value, kinds):
+        raise type_error(name, "a real number", value)
     try:
         number = float(value)
     except OverflowError:  # an int or Fraction beyond the float range
@@ -94,19 +113,22 @@ def check_density(value: Any, name: str = "density") -> float:
 
 
 def check_int(
-    value: Any, name: str, *, minimum: int = 0, maximum: int | None = None
+    value: Any,
+    name: str,
+    *,
+    minimum: int = 0,
+    maximum: int | None = None,
+    strict: bool = False,
 ) -> int:
     """Checks that `value` is an integer (not a bool) in a range.
 
     The range is ``[minimum, maximum]``; no upper bound if `maximum` is None.
+    With `strict`, only Python's own `int` (and its subclasses) is accepted,
+    not NumPy integers or other `numbers.Integral`: the integers JSON stores.
     """
-    if isinstance(value, bool | np.bool_) or not isinstance(
-        value, numbers.Integral
-    ):
-        raise TypeError(
-            f"`{name}` must be an int. Received: {name}={_short(value)} "
-            f"of type {type(value).__name__}"
-        )
+    kind = int if strict else numbers.Integral
+    if isinstance(value, bool | np.bool_) or not isinstance(value, kind):
+        raise type_error(name, "an int", value)
     number = int(value)
     if number < minimum:
         raise ValueError(
@@ -133,13 +155,68 @@ def check_name(value: Any, name: str) -> str:
     return value
 
 
+def check_bool(value: Any, name: str) -> bool:
+    """Checks that `value` is a Python `bool`."""
+    if not isinstance(value, bool):
+        raise type_error(name, "a bool", value)
+    return value
+
+
+def check_choice(value: Any, name: str, choices: Collection[str]) -> str:
+    """Checks that `value` is one of the strings `choices`.
+
+    Example:
+        >>> check_choice("x", "kind", ("a", "b"))
+        Traceback (most recent call last):
+        ...
+        ValueError: `kind` must be one of ('a', 'b'). Received: kind='x'
+    """
+    expected = f"one of {tuple(choices)}"
+    if not isinstance(value, str):
+        raise type_error(name, expected, value)
+    if value not in choices:
+        raise ValueError(
+            f"`{name}` must be {expected}. Received: {name}={_short(value)}"
+        )
+    return value
+
+
+def check_text(value: Any, name: str, *, path: bool = False) -> str:
+    """Checks that `value` is a `str` that is not empty or only whitespace.
+
+    With `path`, an `os.PathLike` is accepted too and returned as its
+    `str` (`os.fspath`).
+    """
+    if path and isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str):
+        raise type_error(name, "a non-empty string", value)
+    if not value.strip():
+        raise ValueError(
+            f"`{name}` must be a non-empty string. Received: "
+            f"{name}={_short(value)}"
+        )
+    return value
+
+
+def check_optional(
+    check: Callable[..., Any], value: Any, name: str, **kwargs: Any
+) -> Any:
+    """None if `value` is None, else `check(value, name, **kwargs)`.
+
+    Example:
+        >>> check_optional(check_int, None, "steps", minimum=1) is None
+        True
+        >>> check_optional(check_int, 5, "steps", minimum=1)
+        5
+    """
+    return None if value is None else check(value, name, **kwargs)
+
+
 def check_mapping(value: Any, name: str) -> Mapping[str, Any]:
     """Checks that `value` is a `Mapping` whose keys are non-empty `str`."""
     if not isinstance(value, Mapping):
-        raise TypeError(
-            f"`{name}` must be a mapping of names to values. "
-            f"Received: {name}={_short(value)} of type {type(value).__name__}"
-        )
+        raise type_error(name, "a mapping of names to values", value)
     for key in value:
         check_name(key, name)
     return value

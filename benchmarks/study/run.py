@@ -34,6 +34,7 @@ import sys
 from typing import Any, NamedTuple
 
 import smpcore
+from smp_keras.pruning.config import migrate_config
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
@@ -147,7 +148,7 @@ class Cell(NamedTuple):
         if self.percent < 100:
             settings["density"] = self.percent / 100
         if self.method == "soft-movement":
-            settings["reg_weight"] = SOFT_MOVEMENT_REG[self.percent]
+            settings["regularization_weight"] = SOFT_MOVEMENT_REG[self.percent]
         teacher = self.teacher()
         if teacher is not None:
             settings["teacher"] = os.path.join(RUNS, teacher.name)
@@ -214,8 +215,7 @@ def _adopt(cell: Cell) -> dict[str, Any] | None:
     path = os.path.join(LEARNABILITY, f"{source}.json")
     if not os.path.exists(path):
         return None
-    with open(path) as f:
-        record = json.load(f)
+    record = read_record(path)
     if not _same_config(record, cell.settings()):
         return None
     record["study"] = {
@@ -230,8 +230,7 @@ def run_cell(cell: Cell) -> dict[str, Any]:
     """Runs `cell` unless its record exists; returns the record."""
     path = os.path.join(RECORDS, f"{cell.name}.json")
     if os.path.exists(path):
-        with open(path) as f:
-            return json.load(f)
+        return read_record(path)
     record = _adopt(cell)
     if record is None:
         teacher = cell.teacher()
@@ -270,13 +269,23 @@ def _ensure_teacher(teacher: Cell) -> None:
 # === Aggregation ===
 
 
+def read_record(path: str) -> dict[str, Any]:
+    """A record, its config with today's keys: records are never rewritten,
+    and those made before a config field was renamed (``reg_weight``) keep
+    the old key (`migrate_config`)."""
+    with open(path) as f:
+        record = json.load(f)
+    if isinstance(record.get("config"), dict):
+        record["config"] = migrate_config(record["config"])
+    return record
+
+
 def load_records() -> dict[str, dict[str, Any]]:
     out = {}
     for cell in cells():
         path = os.path.join(RECORDS, f"{cell.name}.json")
         if os.path.exists(path):
-            with open(path) as f:
-                out[cell.name] = json.load(f)
+            out[cell.name] = read_record(path)
     return out
 
 
@@ -287,8 +296,8 @@ def load_extra_records() -> dict[str, dict[str, Any]]:
     if os.path.isdir(folder):
         for name in sorted(os.listdir(folder)):
             if name.endswith(".json"):
-                with open(os.path.join(folder, name)) as f:
-                    out[name[: -len(".json")]] = json.load(f)
+                path = os.path.join(folder, name)
+                out[name[: -len(".json")]] = read_record(path)
     return out
 
 
@@ -441,7 +450,7 @@ def table(records: dict[str, dict[str, Any]]) -> str:
             lines.append(
                 f"| {name} | {100 * _metric(r)[1]:.2f} "
                 f"| {100 * r['density']:.2f}% "
-                f"| {r['config'].get('reg_weight', 0):g} "
+                f"| {r['config'].get('regularization_weight', 0):g} "
                 f"| {r['wall_time'] / 60:.1f} "
                 f"| {r.get('study', {}).get('backend', '?')} |"
             )

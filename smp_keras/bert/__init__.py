@@ -1,7 +1,9 @@
 """BERT for Static Model Pruning: backbone, loaders, heads, mask exchange.
 
 - :class:`BertBackbone`: BERT in backend-agnostic Keras 3 whose encoder
-  matrices are :class:`~smp_keras.layers.MaskedDense` layers.
+  matrices are :class:`~smp_keras.layers.MaskedDense` layers, built from
+  :class:`BertEmbeddings`, :class:`BertTransformerLayer` and
+  :class:`BertMaskedLMHead` (one module each).
 - :func:`from_pretrained` / :func:`tokenizer_from_pretrained`: load Hugging
   Face folders (safetensors, PyTorch, TF h5), original Google checkpoints,
   live ``transformers`` models or hub ids.
@@ -13,15 +15,9 @@
   the authors' mask format.
 """
 
-from smp_keras.bert.backbone import (
-    ACTIVATIONS,
-    MATRIX_TYPES,
-    BertBackbone,
-    BertEmbeddings,
-    BertMaskedLMHead,
-    BertTransformerLayer,
-)
+from smp_keras.bert.backbone import BertBackbone
 from smp_keras.bert.checkpoint_readers import WeightLoader
+from smp_keras.bert.embeddings import BertEmbeddings
 from smp_keras.bert.export import (
     export_huggingface,
     plain_keras_model,
@@ -34,7 +30,9 @@ from smp_keras.bert.heads import (
     build_classifier,
     build_span_classifier,
 )
+from smp_keras.bert.layer_utils import ACTIVATIONS
 from smp_keras.bert.loader import from_pretrained, tokenizer_from_pretrained
+from smp_keras.bert.masked_lm_head import BertMaskedLMHead
 from smp_keras.bert.prototype import (
     PrototypeHead,
     build_prototype_classifier,
@@ -47,6 +45,7 @@ from smp_keras.bert.reference_masks import (
     import_reference_masks,
     reference_parameter_names,
 )
+from smp_keras.bert.transformer_layer import MATRIX_TYPES, BertTransformerLayer
 
 __all__ = [
     "ACTIVATIONS",

@@ -29,13 +29,14 @@ import numpy as np
 from keras import ops
 
 import smpcore
-from smp_keras.bert.backbone import BertBackbone, activation_fn
+from smp_keras.bert.backbone import BertBackbone
 from smp_keras.bert.heads import (
     LabelWordHead,
     MaskedMeanPooling,
     PositionGather,
     masked_mean,
 )
+from smp_keras.bert.layer_utils import activation_fn
 from smp_keras.bert.prototype import PrototypeHead
 from smp_keras.bert.reference_masks import find_backbone
 

@@ -28,7 +28,8 @@ import numpy as np
 from keras import ops
 
 import smpcore
-from smp_keras.bert.backbone import ACTIVATIONS, BertBackbone
+from smp_keras.bert.backbone import BertBackbone
+from smp_keras.bert.layer_utils import check_activation
 
 __all__ = [
     "HEADS",
@@ -78,14 +79,9 @@ class LabelWordHead(keras.layers.Layer):
     ) -> None:
         kwargs["trainable"] = False
         super().__init__(**kwargs)
-        if activation not in ACTIVATIONS:
-            raise ValueError(
-                f"`activation` must be one of {ACTIVATIONS}. Received: "
-                f"activation={activation!r}"
-            )
+        self.activation = check_activation(activation)
         self.num_labels = int(num_labels)
         self.use_transform = bool(use_transform)
-        self.activation = activation
         self.layer_norm_epsilon = layer_norm_epsilon
         self.logit_scale = float(logit_scale)
         self.label_ids = (

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
 
 import keras
 import numpy as np
 from keras import ops as kops
 
 import smpcore
+from smp_keras.callbacks.step_callback import StepCallback
 from smp_keras.layers.masked_dense import MaskedDense
 from smp_keras.model_utils import named_masked_layers
 from smpcore.validation import check_int, check_real
@@ -39,7 +39,7 @@ def matrix_group(layer: MaskedDense) -> str:
     return re.sub(r"\d+", "", layer.name)
 
 
-class SparsityScheduler(keras.callbacks.Callback):
+class SparsityScheduler(StepCallback):
     """Sets the density and λ of every `MaskedDense` before each batch.
 
     At the start of every `update_every`-th training batch (and of the first
@@ -73,8 +73,9 @@ class SparsityScheduler(keras.callbacks.Callback):
     the number of steps each batch call covers (`steps_per_execution`).
 
     The values used are written into `logs` as `"density"` (and
-    `"reg_weight"`): Keras 3 shows batch logs set in `on_train_batch_end`
-    in the progress bar, and `History` records the epoch-end values.
+    `"regularization_weight"`): Keras 3 shows batch logs set in
+    `on_train_batch_end` in the progress bar, and `History` records the
+    epoch-end values.
 
     On JAX, the callback reads `self.model` before assigning variables,
     which makes Keras copy the in-flight training state back to the model
@@ -121,7 +122,7 @@ class SparsityScheduler(keras.callbacks.Callback):
         initial_step: int | None = None,
         verbose: int = 0,
     ) -> None:
-        super().__init__()
+        super().__init__(initial_step)
         for name, value in (
             ("density_schedule", density_schedule),
             ("regularization_schedule", regularization_schedule),
@@ -150,19 +151,12 @@ class SparsityScheduler(keras.callbacks.Callback):
         )
         self.regularization_schedule = regularization_schedule
         self.update_every = check_int(update_every, "update_every", minimum=1)
-        self.initial_step = (
-            None
-            if initial_step is None
-            else check_int(initial_step, "initial_step")
-        )
         self.verbose = verbose
-        self.step = self.initial_step or 0
         self.density: float | None = None
-        self.reg_weight: float | None = None
+        self.regularization_weight: float | None = None
         self.densities: dict[str, float] = {}
         self._layers: dict[str, MaskedDense] = {}
         self._last_update: int | None = None
-        self._batch_begin = 0
 
     # === Training hooks ===
 
@@ -182,36 +176,32 @@ class SparsityScheduler(keras.callbacks.Callback):
                     "allocation='smp_s' needs scores on every masked layer; "
                     f"these use pruning_method='magnitude': {no_scores}"
                 )
-        if self.initial_step is None:
-            optimizer = getattr(model, "optimizer", None)  # None: no compile
-            iterations = getattr(optimizer, "iterations", None)
-            self.step = 0 if iterations is None else _to_int(iterations)
-        else:
-            self.step = self.initial_step
+        super().on_train_begin(logs)
         self._last_update = None
 
     def on_train_batch_begin(
         self, batch: int, logs: dict | None = None
     ) -> None:
-        self._batch_begin = batch
+        super().on_train_batch_begin(batch, logs)
         last = self._last_update
         if last is None or self.step - last >= self.update_every:
             self.update(self.step)
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        self.step += max(1, batch - self._batch_begin + 1)
+        super().on_train_batch_end(batch, logs)
         self._write_logs(logs)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         self._write_logs(logs)
         if self.verbose:
+            weight = self.regularization_weight
             keras.utils.io_utils.print_msg(
                 f"SparsityScheduler: step {self.step}, "
                 f"density={self.density:.4f}"
                 + (
                     ""
-                    if self.reg_weight is None
-                    else f", reg_weight={self.reg_weight:.4g}"
+                    if weight is None
+                    else f", regularization_weight={weight:.4g}"
                 )
             )
 
@@ -220,8 +210,8 @@ class SparsityScheduler(keras.callbacks.Callback):
             return
         if self.density is not None:
             logs["density"] = self.density
-        if self.reg_weight is not None:
-            logs["reg_weight"] = self.reg_weight
+        if self.regularization_weight is not None:
+            logs["regularization_weight"] = self.regularization_weight
 
     # === Updates ===
 
@@ -245,7 +235,7 @@ class SparsityScheduler(keras.callbacks.Callback):
             layer.set_density(self.densities[name])
         self.density = density
         if self.regularization_schedule is not None:
-            self.reg_weight = check_real(
+            self.regularization_weight = check_real(
                 self.regularization_schedule(step),
                 "regularization_schedule(step)",
                 low=0.0,
@@ -254,7 +244,9 @@ class SparsityScheduler(keras.callbacks.Callback):
                 lay for lay in self._layers.values() if lay.scores is not None
             ]
             for layer in scored:
-                layer.set_regularization_weight(self.reg_weight / len(scored))
+                layer.set_regularization_weight(
+                    self.regularization_weight / len(scored)
+                )
         self._last_update = step
         return self.densities
 
@@ -286,7 +278,3 @@ class SparsityScheduler(keras.callbacks.Callback):
             for name, layer in layers.items()
         }
         return smpcore.global_densities(scores, density)
-
-
-def _to_int(variable: Any) -> int:
-    return int(np.asarray(kops.convert_to_numpy(variable)).item())

@@ -5,17 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import keras
-
-from smp_keras.callbacks.sparsity_scheduler import _to_int
+from smp_keras.callbacks.step_callback import StepCallback
 from smp_keras.layers.masked_dense import MaskedDense
 from smp_keras.model_utils import named_masked_layers
-from smpcore.validation import check_int
 
 __all__ = ["ThresholdScheduler"]
 
 
-class ThresholdScheduler(keras.callbacks.Callback):
+class ThresholdScheduler(StepCallback):
     """Sets the threshold of every `MaskedDense` from a step schedule.
 
     The threshold methods (`"threshold"`, `"sigmoid_threshold"`: soft
@@ -57,39 +54,26 @@ class ThresholdScheduler(keras.callbacks.Callback):
         schedule: Callable[[int], float],
         initial_step: int | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(initial_step)
         if not callable(schedule):
             raise TypeError(
                 "`schedule` must be a callable step -> threshold. "
                 f"Received: schedule={schedule!r}"
             )
         self.schedule = schedule
-        self.initial_step = (
-            None
-            if initial_step is None
-            else check_int(initial_step, "initial_step")
-        )
-        self.step = self.initial_step or 0
         self.threshold: float | None = None
         self._layers: list[MaskedDense] = []
-        self._batch_begin = 0
 
     def on_train_begin(self, logs: dict | None = None) -> None:
-        model = self.model
-        self._layers = list(named_masked_layers(model).values())
+        self._layers = list(named_masked_layers(self.model).values())
         if not self._layers:
             raise ValueError(
                 "ThresholdScheduler found no MaskedDense layer in the model."
             )
-        if self.initial_step is None:
-            optimizer = getattr(model, "optimizer", None)
-            iterations = getattr(optimizer, "iterations", None)
-            self.step = 0 if iterations is None else _to_int(iterations)
-        else:
-            self.step = self.initial_step
+        super().on_train_begin(logs)
 
     def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
-        self._batch_begin = batch
+        super().on_train_batch_begin(batch, logs)
         self.model  # noqa: B018  (on JAX, syncs the training state first)
         threshold = float(self.schedule(self.step))
         for layer in self._layers:
@@ -97,7 +81,7 @@ class ThresholdScheduler(keras.callbacks.Callback):
         self.threshold = threshold
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        self.step += max(1, batch - self._batch_begin + 1)
+        super().on_train_batch_end(batch, logs)
         self._write_logs(logs)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:

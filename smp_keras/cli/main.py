@@ -9,28 +9,19 @@ errors); ``--debug`` adds the traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import importlib.util
 import json
 import os
+import re
 import sys
 import traceback
 import warnings
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from smp_keras.pruning.config import (
-    DEFAULTS,
-    DISTRIBUTE_KINDS,
-    HEADS,
-    LR_SCHEDULES,
-    METHODS,
-    PADDINGS,
-    POOLINGS,
-    SCORE_INITS,
-    SELECTS,
-    PruneConfig,
-)
+from smp_keras.api import PruneConfig
 
 __all__ = ["build_parser", "main"]
 
@@ -99,6 +90,46 @@ def _words(text: str) -> list[str]:
     return [w.strip() for w in text.split(",") if w.strip()]
 
 
+#: Readers of the option values named by the `type` of a field's option.
+_TYPES = {"int": int, "float": float, "pairs": _pairs, "words": _words}
+#: Fields `smp evaluate` takes as options too.
+_EVALUATE_FIELDS = (
+    "task",
+    "data_files",
+    "columns",
+    "label_words",
+    "template",
+    "head",
+    "pooling",
+    "logit_scale",
+    "max_length",
+)
+
+
+def _field_option(
+    parser: Any, field: dataclasses.Field, **settings: Any
+) -> None:
+    """Adds the option of a `PruneConfig` field (see its `cli` metadata)."""
+    cli = field.metadata["cli"]
+    flags = ["--" + field.name.replace("_", "-"), *cli.get("aliases", ())]
+    for key in ("choices", "metavar", "nargs"):
+        if key in cli:
+            settings[key] = cli[key]
+    if "type" in cli:
+        settings["type"] = _TYPES[cli["type"]]
+    if cli.get("switch"):
+        settings["action"] = "store_true"
+    parser.add_argument(*flags, **settings)
+
+
+def _field_help(field: dataclasses.Field) -> str:
+    """The help of a field's option, with its default (floats as 2e-5)."""
+    shown = field.default
+    if isinstance(shown, float):
+        shown = re.sub(r"e([+-])0", r"e\1", f"{shown:g}")
+    return field.metadata["help"].format(default=shown)
+
+
 def _add_prune(sub: Any, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
         "prune",
@@ -110,270 +141,30 @@ def _add_prune(sub: Any, common: argparse.ArgumentParser) -> None:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    S = argparse.SUPPRESS
-    g = p.add_argument_group("model and data")
-    g.add_argument(
+    fields = dataclasses.fields(PruneConfig)
+    groups: dict[str, Any] = {}
+    for field in fields:  # the groups, in the order of the fields
+        title = field.metadata["cli"]["group"]
+        if title not in groups:
+            groups[title] = p.add_argument_group(title)
+    next(iter(groups.values())).add_argument(  # "model and data"
         "--config",
         metavar="FILE",
         help="JSON config (or a run's config.json) to start from",
     )
-    g.add_argument(
-        "--model",
-        default=S,
-        help="'minilm' (embedded "
-        "all-MiniLM-L6-v2), a BERT folder or a hub id (default: "
-        f"{DEFAULTS['model']})",
-    )
-    g.add_argument(
-        "--task",
-        default=S,
-        help="task preset: rotten_tomatoes, "
-        "snli, sst2, mrpc, qqp, mnli, qnli, rte, cola, stsb, squad, or "
-        "custom: your own --data-files with columns text (and text_b), "
-        "label, and --label-words (default: custom with --data-files, "
-        f"else {DEFAULTS['task']})",
-    )
-    g.add_argument(
-        "--data-files",
-        nargs="+",
-        metavar="SPLIT=PATH",
-        default=S,
-        help="local CSV/TSV/JSON(L)/Parquet files, e.g. "
-        "train=train.csv validation=dev.csv (one PATH: train)",
-    )
-    g.add_argument(
-        "--columns",
-        nargs="+",
-        type=_pairs,
-        metavar="TASK=YOURS",
-        default=S,
-        help="column mapping, e.g. text=review "
-        "label=stars (keys: text, text_b, label or task columns)",
-    )
-    g.add_argument(
-        "--label-words",
-        type=_words,
-        metavar="W1,W2,...",
-        default=S,
-        help="one word per label, in label-id order",
-    )
-    g.add_argument(
-        "--label-names",
-        type=_words,
-        metavar="N1,N2,...",
-        default=S,
-        help="label names of your own classes (with --label-words)",
-    )
-    g.add_argument(
-        "--template",
-        default=S,
-        help="prompt appended to the "
-        "text, with one [MASK], e.g. 'It was [MASK].'",
-    )
-    g = p.add_argument_group("pruning")
-    g.add_argument(
-        "--method",
-        choices=METHODS,
-        default=S,
-        help="smp-s (default), smp-l, or a baseline",
-    )
-    g.add_argument(
-        "--density",
-        type=float,
-        default=S,
-        help=f"final fraction of weights kept (default: {DEFAULTS['density']})",
-    )
-    length = g.add_mutually_exclusive_group()
-    length.add_argument(
-        "--steps",
-        type=int,
-        default=S,
-        help=f"training steps (default: {DEFAULTS['steps']})",
-    )
-    length.add_argument(
-        "--epochs",
-        type=float,
-        default=S,
-        help="training length in epochs instead of steps",
-    )
-    g.add_argument("--batch-size", type=int, default=S, help="default: 32")
-    g.add_argument(
-        "--max-length",
-        type=int,
-        default=S,
-        help="tokens per example (default: 64)",
-    )
-    g.add_argument(
-        "--learning-rate",
-        type=float,
-        default=S,
-        help="learning rate of the mask scores (default: 0.02)",
-    )
-    g.add_argument(
-        "--weight-learning-rate",
-        type=float,
-        default=S,
-        help="learning rate of the weights, for the methods that "
-        "train them (default: 2e-5)",
-    )
-    g.add_argument(
-        "--warmup-steps",
-        type=int,
-        default=S,
-        help="steps at density 1 before the decay (default: 0)",
-    )
-    cool = g.add_mutually_exclusive_group()
-    cool.add_argument(
-        "--cooldown-fraction",
-        type=float,
-        default=S,
-        help="fraction of steps held at the final density (default: 0.3)",
-    )
-    cool.add_argument(
-        "--cooldown-steps",
-        type=int,
-        default=S,
-        help="steps held at the final density",
-    )
-    g.add_argument(
-        "--lr-schedule",
-        choices=LR_SCHEDULES,
-        default=S,
-        help="learning-rate schedule over the run (default: "
-        f"{DEFAULTS['lr_schedule']}: decay to 0, as the reference)",
-    )
-    g.add_argument(
-        "--reg-weight",
-        type=float,
-        default=S,
-        help="final regulariser weight lambda (default: "
-        f"{DEFAULTS['reg_weight']}; paper: 400; soft-movement needs > 0)",
-    )
-    g.add_argument(
-        "--temperature",
-        type=float,
-        default=S,
-        help="SMP-S temperature p (default: 1)",
-    )
-    g.add_argument(
-        "--teacher",
-        default=S,
-        metavar="DIR",
-        help="distil from a fine-tuned teacher: a fine-tune run "
-        "directory or model folder",
-    )
-    g.add_argument(
-        "--score-init",
-        choices=SCORE_INITS,
-        default=S,
-        help=f"default: {DEFAULTS['score_init']}",
-    )
-    g.add_argument(
-        "--score-init-scale",
-        type=float,
-        default=S,
-        help="scale of the magnitude score init (default: 1)",
-    )
-    g = p.add_argument_group("head")
-    g.add_argument(
-        "--head",
-        choices=HEADS,
-        default=S,
-        help="frozen head (default: auto = mlm if the checkpoint "
-        "has an MLM head, else embeddings)",
-    )
-    g.add_argument(
-        "--pooling",
-        choices=POOLINGS,
-        default=S,
-        help=f"default: {DEFAULTS['pooling']}",
-    )
-    g.add_argument(
-        "--logit-scale",
-        type=float,
-        default=S,
-        help="fixed logit factor (default: 20 prototype, 1 others)",
-    )
-    g = p.add_argument_group("run")
-    g.add_argument(
-        "--output-dir",
-        "-o",
-        default=S,
-        help="run directory (default: runs/TASK-METHOD-DENSITY)",
-    )
-    g.add_argument(
-        "--overwrite",
-        action="store_true",
-        default=S,
-        help="replace an existing run's results",
-    )
-    g.add_argument("--seed", type=int, default=S, help="default: 0")
-    g.add_argument(
-        "--dropout",
-        type=float,
-        default=S,
-        help="dropout while training (default: 0, deterministic)",
-    )
-    g.add_argument(
-        "--eval-every",
-        type=int,
-        default=S,
-        help="steps between validation evaluations (0: none)",
-    )
-    g.add_argument(
-        "--hold-eval-every",
-        type=int,
-        default=S,
-        help="steps between validation evaluations at the final density "
-        "(default: about 6 over the hold phase; 0: none)",
-    )
-    g.add_argument(
-        "--select",
-        choices=SELECTS,
-        default=S,
-        help="masks to ship: the last step's, or the best on validation "
-        f"at the final density (default: {DEFAULTS['select']})",
-    )
-    g.add_argument(
-        "--eval-max-examples",
-        type=int,
-        default=S,
-        help="validation examples per evaluation (default: 1000)",
-    )
-    g.add_argument(
-        "--test-max-examples",
-        type=int,
-        default=S,
-        help="examples for the final metrics (default: all)",
-    )
-    g.add_argument(
-        "--checkpoint-every",
-        type=int,
-        default=S,
-        help="steps between checkpoints (default: about 5 a run)",
-    )
-    g.add_argument(
-        "--padding",
-        choices=PADDINGS,
-        default=S,
-        help="pad batches to a few bucket lengths or to --max-length "
-        f"(default: {DEFAULTS['padding']}; same results, buckets faster)",
-    )
-    g.add_argument(
-        "--group-by-length",
-        action="store_true",
-        default=S,
-        help="batches of similar lengths (faster; batches are no longer "
-        "uniform samples)",
-    )
-    g.add_argument(
-        "--distribute",
-        choices=DISTRIBUTE_KINDS,
-        default=S,
-        help="data-parallel: replicate the model on every device and split "
-        "each --batch-size batch (the global batch) across them (jax, "
-        "tensorflow; default: one device)",
-    )
+    exclusive: dict[str, Any] = {}
+    for field in fields:
+        cli = field.metadata["cli"]
+        group = groups[cli["group"]]
+        if "exclusive" in cli:  # e.g. --steps or --epochs
+            if cli["exclusive"] not in exclusive:
+                exclusive[cli["exclusive"]] = (
+                    group.add_mutually_exclusive_group()
+                )
+            group = exclusive[cli["exclusive"]]
+        _field_option(
+            group, field, default=argparse.SUPPRESS, help=_field_help(field)
+        )
     _eager_option(p)
     p.set_defaults(func=_cmd_prune)
 
@@ -406,18 +197,13 @@ def _add_evaluate(sub: Any, common: argparse.ArgumentParser) -> None:
         action="store_true",
         help="read --masks in the authors' packbits .npy format",
     )
-    p.add_argument("--task", help="task preset (default: the run's)")
     p.add_argument(
         "--split", default="validation", choices=("train", "validation", "test")
     )
-    p.add_argument("--data-files", nargs="+", metavar="SPLIT=PATH")
-    p.add_argument("--columns", nargs="+", type=_pairs, metavar="TASK=YOURS")
-    p.add_argument("--label-words", type=_words, metavar="W1,W2,...")
-    p.add_argument("--template")
-    p.add_argument("--head", choices=HEADS)
-    p.add_argument("--pooling", choices=POOLINGS)
-    p.add_argument("--logit-scale", type=float)
-    p.add_argument("--max-length", type=int)
+    fields = {field.name: field for field in dataclasses.fields(PruneConfig)}
+    for name in _EVALUATE_FIELDS:  # the run's settings, if not given
+        note = "task preset (default: the run's)" if name == "task" else None
+        _field_option(p, fields[name], help=note)
     p.add_argument(
         "--max-examples",
         type=int,
@@ -674,7 +460,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from smp_keras.pruning.report import report
+    from smp_keras.api import report
 
     result = report(args.source, plot_path=args.plot)
     if args.json:

@@ -5,21 +5,35 @@ and checks a configuration before it picks the backend.
 
 The defaults the lead tunes from experiments are the constants at the top
 (`DEFAULTS`); everything else follows the paper (Jiang et al., ACL 2023)
-or the reference implementation.
+or the reference implementation. Each field is stated once: its default,
+its check (the shared checks of `smpcore.validation`) and its `smp prune`
+option (help, choices, metavar), which the command line is built from.
+Config dicts of older versions are read through `migrate_config`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
 import types
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from smp_keras.data.tasks import CUSTOM_TASK, is_custom_task
 from smp_keras.pruning.methods import METHOD_TABLE, Method, get_method
+from smpcore.validation import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_mapping,
+    check_optional,
+    check_real,
+    check_text,
+    type_error,
+)
 
 __all__ = [
     "DEFAULTS",
@@ -29,9 +43,11 @@ __all__ = [
     "POOLINGS",
     "LR_SCHEDULES",
     "PADDINGS",
+    "RENAMED_KEYS",
     "SCORE_INITS",
     "SELECTS",
     "PruneConfig",
+    "migrate_config",
 ]
 
 # === Defaults set from experiments (issue 10): change them here ===
@@ -46,7 +62,7 @@ DEFAULTS: Mapping[str, Any] = types.MappingProxyType(
         "logit_scale": None,  # None: 20 for "prototype", 1 for the others
         "score_init": "magnitude",
         "score_init_scale": 1.0,
-        "reg_weight": 0.0,
+        "regularization_weight": 0.0,
         "lr_schedule": "linear",
         "select": "last",
         "padding": "buckets",
@@ -84,6 +100,8 @@ PADDINGS = ("buckets", "max_length")
 #: Number of evaluations spread over the hold phase (cool-down at the final
 #: density) when `hold_eval_every` is None: what `select="best"` picks from.
 HOLD_EVALS = 6
+#: Number of checkpoints a run writes when `checkpoint_every` is None.
+CHECKPOINTS = 5
 #: Values of `distribute` other than None (one device).
 DISTRIBUTE_KINDS = ("data-parallel",)
 #: Methods that train the pre-trained weights too (the rest keep them frozen).
@@ -96,171 +114,149 @@ WEIGHT_TRAINING_METHODS = tuple(
 _RUN_NEUTRAL = ("output_dir", "overwrite")
 
 
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+#: Keys older versions wrote -> the fields that replaced them. A config
+#: file or a run directory of an older version still loads
+#: (:func:`migrate_config`).
+RENAMED_KEYS: Mapping[str, str] = types.MappingProxyType(
+    {"reg_weight": "regularization_weight"}
+)
+
+# Checks of the fields: `check(value, name)` returns the value to store.
+# Numbers must be Python's own (`strict`): what JSON stores.
+_int = functools.partial(check_int, strict=True)
+_real = functools.partial(check_real, strict=True)
+_text = functools.partial(check_text, path=True)
 
 
-def _type_error(name: str, expected: str, value: Any) -> TypeError:
-    return TypeError(
-        f"`{name}` must be {expected}. Received: {name}={_short(value)} "
-        f"of type {type(value).__name__}"
-    )
+def _check(
+    check: Callable[..., Any], optional: bool = False, **settings: Any
+) -> Callable[[Any, str], Any]:
+    """`check` with its `settings`; None passes too if `optional`."""
+    bound = functools.partial(check, **settings)
+    return functools.partial(check_optional, bound) if optional else bound
 
 
-def _int(
-    value: Any,
-    name: str,
-    minimum: int,
-    optional: bool = False,
-    maximum: int | None = None,
-) -> Any:
-    if value is None and optional:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _type_error(name, "an int", value)
-    if value < minimum:
-        raise ValueError(
-            f"`{name}` must be an int >= {minimum}. Received: {name}="
-            f"{_short(value)}"
-        )
-    if maximum is not None and value > maximum:
-        raise ValueError(
-            f"`{name}` must be an int <= {maximum}. Received: {name}="
-            f"{_short(value)}"
-        )
-    return value
+def _str_mapping(value: Any, name: str) -> dict[str, Any]:
+    check_mapping(value, name)
+    if not value:
+        raise type_error(name, "a non-empty mapping", value)
+    return dict(value)
 
 
-def _real(
-    value: Any,
-    name: str,
-    *,
-    low: float = -math.inf,
-    high: float = math.inf,
-    low_open: bool = False,
-    optional: bool = False,
-) -> Any:
-    if value is None and optional:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _type_error(name, "a real number", value)
-    try:
-        number = float(value)
-    except OverflowError:  # an int beyond the float range
-        number = math.inf if value > 0 else -math.inf
-    too_low = number <= low if low_open else number < low
-    if not math.isfinite(number) or too_low or number > high:
-        bound = f"{'>' if low_open else '>='} {low:g}"
-        allowed = (
-            f"finite and {bound}"
-            if math.isinf(high)
-            else f"in {'(' if low_open else '['}{low:g}, {high:g}]"
-        )
-        raise ValueError(
-            f"`{name}` must be {allowed}. Received: {name}={_short(value)}"
-        )
-    return number
-
-
-def _choice(value: Any, name: str, choices: Sequence[str]) -> str:
-    if not isinstance(value, str):
-        raise _type_error(name, f"one of {tuple(choices)}", value)
-    if value not in choices:
-        raise ValueError(
-            f"`{name}` must be one of {tuple(choices)}. Received: "
-            f"{name}={_short(value)}"
-        )
-    return value
-
-
-def _text(value: Any, name: str, optional: bool = True) -> Any:
-    if value is None and optional:
-        return None
-    if isinstance(value, os.PathLike):
-        value = os.fspath(value)
-    if not isinstance(value, str) or not value.strip():
-        raise _type_error(name, "a non-empty string", value)
-    return value
-
-
-def _str_mapping(value: Any, name: str) -> dict[str, Any] | None:
-    if value is None:
-        return None
-    if not isinstance(value, Mapping) or not value:
-        raise _type_error(name, "a non-empty mapping", value)
-    out = {}
-    for key, item in value.items():
-        if not isinstance(key, str) or not key:
-            raise _type_error(f"{name} key", "a non-empty string", key)
-        out[key] = item
-    return out
-
-
-def _data_files(value: Any) -> Any:
+def _data_files(value: Any, name: str) -> Any:
     if value is None:
         return None
     if isinstance(value, str | os.PathLike):
         return {"train": os.fspath(value)}
-    files = _str_mapping(value, "data_files")
+    files = _str_mapping(value, name)
     for split, paths in list(files.items()):
+        where = f"{name}[{split!r}]"
         if isinstance(paths, str | os.PathLike):
             files[split] = os.fspath(paths)
         elif isinstance(paths, Sequence) and paths:
-            files[split] = [
-                _text(p, f"data_files[{split!r}]", optional=False)
-                for p in paths
-            ]
+            files[split] = [_text(path, where) for path in paths]
         else:
-            raise _type_error(
-                f"data_files[{split!r}]", "a path or a list of paths", paths
-            )
+            raise type_error(where, "a path or a list of paths", paths)
     return files
 
 
-def _columns(value: Any) -> Any:
-    columns = _str_mapping(value, "columns")
-    for key, column in (columns or {}).items():
-        _text(column, f"columns[{key!r}]", optional=False)
+def _columns(value: Any, name: str) -> Any:
+    if value is None:
+        return None
+    columns = _str_mapping(value, name)
+    for key, column in columns.items():
+        check_text(column, f"{name}[{key!r}]")
     return columns
 
 
-def _label_words(value: Any) -> Any:
+def _label_words(value: Any, name: str) -> Any:
     if value is None:
         return None
-    if isinstance(value, str):
-        raise _type_error(
-            "label_words", "a list of words or a mapping {label: word}", value
-        )
     if isinstance(value, Mapping):
-        words = {str(k): v for k, v in value.items()}
-        items = list(words.values())
-    elif isinstance(value, Sequence):
+        words: Any = {str(k): v for k, v in value.items()}
+        items = list(words.items())
+    elif isinstance(value, Sequence) and not isinstance(value, str):
         words = list(value)
-        items = words
+        items = list(enumerate(words))
     else:
-        raise _type_error(
-            "label_words", "a list of words or a mapping {label: word}", value
+        raise type_error(
+            name, "a list of words or a mapping {label: word}", value
         )
     if not items:
-        raise ValueError("`label_words` must hold at least one word.")
-    for word in items:
-        if not isinstance(word, str) or not word.strip():
-            raise ValueError(
-                "`label_words` must hold non-empty strings. Received: "
-                f"label_words={_short(value)}"
-            )
+        raise ValueError(f"`{name}` must hold at least one word.")
+    for key, word in items:
+        check_text(word, f"{name}[{key!r}]")
     return words
 
 
-def _label_names(value: Any) -> Any:
+def _label_names(value: Any, name: str) -> Any:
     if value is None:
         return None
     if isinstance(value, str) or not isinstance(value, Sequence) or not value:
-        raise _type_error("label_names", "a non-empty list of names", value)
-    for name in value:
-        _text(name, "label_names", optional=False)
-    return list(value)
+        raise type_error(name, "a non-empty list of names", value)
+    return [check_text(label, name) for label in value]
+
+
+def migrate_config(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A config dict of any version, with today's keys (:data:`RENAMED_KEYS`).
+
+    Raises:
+        ValueError: If an old key and its new name are both given, with
+            different values.
+
+    Example:
+        >>> migrate_config({"reg_weight": 400.0})
+        {'regularization_weight': 400.0}
+    """
+    out = dict(data)
+    for old, new in RENAMED_KEYS.items():
+        if old not in out:
+            continue
+        value = out.pop(old)
+        if new in out and out[new] != value:
+            raise ValueError(
+                f"`{old}` is the old name of `{new}`: give one of them. "
+                f"Received: {old}={value!r}, {new}={out[new]!r}"
+            )
+        out[new] = value
+    return out
+
+
+# Groups of the `smp prune` options, in their order in its help.
+_DATA, _PRUNING, _HEAD, _RUN = "model and data", "pruning", "head", "run"
+
+
+def _setting(
+    default: Any,
+    help: str,
+    *,
+    check: Callable[[Any, str], Any] | None = None,
+    group: str,
+    **cli: Any,
+) -> Any:
+    """A `PruneConfig` field, stated once: its default, its check and its
+    `smp prune` option (and `smp evaluate`'s, for the fields it shares).
+
+    Args:
+        default: The default value.
+        help: Help of the option; ``{default}`` stands for the default.
+        check: ``check(value, name)``: the value to store, or an error
+            naming the field and the value. None for a field with
+            `choices`: one of them (or None, if that is the default).
+        group: The group of the option in the help.
+        **cli: How the option is read: `type` (``"int"``, ``"float"``,
+            ``"pairs"`` for ``KEY=VALUE``, ``"words"`` for ``a,b,c``),
+            `choices`, `metavar`, `nargs`, `switch` (a flag without
+            value), `aliases` (more option strings) and `exclusive` (the
+            name of a set of options that cannot be given together).
+    """
+    if check is None:
+        optional = default is None
+        check = _check(check_choice, optional, choices=cli["choices"])
+    metadata = {"check": check, "help": help, "cli": {"group": group, **cli}}
+    return dataclasses.field(
+        default=default, metadata=types.MappingProxyType(metadata)
+    )
 
 
 @dataclasses.dataclass
@@ -323,9 +319,10 @@ class PruneConfig:
         cooldown_fraction: Fraction of the steps held at the final density
             at the end (used when `cooldown_steps` is None).
         cooldown_steps: Steps held at the final density at the end.
-        reg_weight: Final weight `λ_f` of the score regulariser `R(S)`
-            (ramped up cubically; 400 in the paper). Must be > 0 for
-            ``soft-movement``, whose density it sets.
+        regularization_weight: Final weight `λ_f` of the score regulariser
+            `R(S)` (ramped up cubically; 400 in the paper). Must be > 0 for
+            ``soft-movement``, whose density it sets. Configs of older
+            versions name it ``reg_weight`` (read as this).
         temperature: SMP-S temperature `p`.
         teacher: Knowledge distillation teacher: a run directory of a
             ``fine-tune`` run, or a fine-tuned model folder. The loss is
@@ -408,78 +405,334 @@ class PruneConfig:
         ValueError: `density` must be in (0, 1]. Received: density=1.5
     """
 
-    model: str = DEFAULTS["model"]
-    task: str | None = None
-    data_files: Any = None
-    columns: dict[str, str] | None = None
-    label_words: Any = None
-    label_names: list[str] | None = None
-    template: str | None = None
-    density: float = DEFAULTS["density"]
-    method: str = "smp-s"
-    steps: int | None = None
-    epochs: float | None = None
-    batch_size: int = 32
-    max_length: int = 64
-    learning_rate: float = 2e-2
-    weight_learning_rate: float = 2e-5
-    lr_schedule: str = DEFAULTS["lr_schedule"]
-    warmup_steps: int = 0
-    cooldown_fraction: float = 0.3
-    cooldown_steps: int | None = None
-    reg_weight: float = DEFAULTS["reg_weight"]
-    temperature: float = 1.0
-    teacher: str | None = None
-    head: str = DEFAULTS["head"]
-    pooling: str = DEFAULTS["pooling"]
-    logit_scale: float | None = DEFAULTS["logit_scale"]
-    score_init: str = DEFAULTS["score_init"]
-    score_init_scale: float = DEFAULTS["score_init_scale"]
-    eval_every: int | None = None
-    hold_eval_every: int | None = None
-    select: str = DEFAULTS["select"]
-    eval_max_examples: int | None = 1000
-    test_max_examples: int | None = None
-    checkpoint_every: int | None = None
-    padding: str = DEFAULTS["padding"]
-    group_by_length: bool = False
-    seed: int = 0
-    dropout: float = 0.0
-    output_dir: str | None = None
-    overwrite: bool = False
-    distribute: str | None = None
+    # Each field: its default, the help of its `smp prune` option, its check
+    # and how the option is read (`_setting`). Errors name field and value.
+    model: str = _setting(
+        DEFAULTS["model"],
+        "'minilm' (embedded all-MiniLM-L6-v2), a BERT folder or a hub id "
+        "(default: {default})",
+        check=_text,
+        group=_DATA,
+    )
+    task: str | None = _setting(
+        None,
+        "task preset: rotten_tomatoes, snli, sst2, mrpc, qqp, mnli, qnli, "
+        "rte, cola, stsb, squad, or custom: your own --data-files with "
+        "columns text (and text_b), label, and --label-words (default: "
+        f"custom with --data-files, else {DEFAULTS['task']})",
+        check=_check(_text, optional=True),
+        group=_DATA,
+    )
+    data_files: Any = _setting(
+        None,
+        "local CSV/TSV/JSON(L)/Parquet files, e.g. train=train.csv "
+        "validation=dev.csv (one PATH: train)",
+        check=_data_files,
+        group=_DATA,
+        nargs="+",
+        metavar="SPLIT=PATH",
+    )
+    columns: dict[str, str] | None = _setting(
+        None,
+        "column mapping, e.g. text=review label=stars (keys: text, text_b, "
+        "label or task columns)",
+        check=_columns,
+        group=_DATA,
+        type="pairs",
+        nargs="+",
+        metavar="TASK=YOURS",
+    )
+    label_words: Any = _setting(
+        None,
+        "one word per label, in label-id order",
+        check=_label_words,
+        group=_DATA,
+        type="words",
+        metavar="W1,W2,...",
+    )
+    label_names: list[str] | None = _setting(
+        None,
+        "label names of your own classes (with --label-words)",
+        check=_label_names,
+        group=_DATA,
+        type="words",
+        metavar="N1,N2,...",
+    )
+    template: str | None = _setting(
+        None,
+        "prompt appended to the text, with one [MASK], e.g. 'It was [MASK].'",
+        check=_check(_text, optional=True),
+        group=_DATA,
+    )
+    density: float = _setting(
+        DEFAULTS["density"],
+        "final fraction of weights kept (default: {default})",
+        check=_check(_real, low=0, high=1, low_open=True),
+        group=_PRUNING,
+        type="float",
+    )
+    method: str = _setting(
+        "smp-s",
+        "{default} (default), smp-l, or a baseline",
+        group=_PRUNING,
+        choices=METHODS,
+    )
+    steps: int | None = _setting(
+        None,
+        f"training steps (default: {DEFAULTS['steps']})",
+        check=_check(_int, minimum=1, optional=True),
+        group=_PRUNING,
+        type="int",
+        exclusive="length",
+    )
+    epochs: float | None = _setting(
+        None,
+        "training length in epochs instead of steps",
+        check=_check(_real, low=0, low_open=True, optional=True),
+        group=_PRUNING,
+        type="float",
+        exclusive="length",
+    )
+    batch_size: int = _setting(
+        32,
+        "default: {default}",
+        check=_check(_int, minimum=1),
+        group=_PRUNING,
+        type="int",
+    )
+    max_length: int = _setting(
+        64,
+        "tokens per example (default: {default})",
+        check=_check(_int, minimum=8, maximum=MAX_LENGTH),
+        group=_PRUNING,
+        type="int",
+    )
+    learning_rate: float = _setting(
+        2e-2,
+        "learning rate of the mask scores (default: {default})",
+        check=_check(_real, low=0, low_open=True),
+        group=_PRUNING,
+        type="float",
+    )
+    weight_learning_rate: float = _setting(
+        2e-5,
+        "learning rate of the weights, for the methods that train them "
+        "(default: {default})",
+        check=_check(_real, low=0, low_open=True),
+        group=_PRUNING,
+        type="float",
+    )
+    lr_schedule: str = _setting(
+        DEFAULTS["lr_schedule"],
+        "learning-rate schedule over the run (default: {default}: decay to "
+        "0, as the reference)",
+        group=_PRUNING,
+        choices=LR_SCHEDULES,
+    )
+    warmup_steps: int = _setting(
+        0,
+        "steps at density 1 before the decay (default: {default})",
+        check=_check(_int, minimum=0),
+        group=_PRUNING,
+        type="int",
+    )
+    cooldown_fraction: float = _setting(
+        0.3,
+        "fraction of steps held at the final density (default: {default})",
+        check=_check(_real, low=0, high=0.99),
+        group=_PRUNING,
+        type="float",
+        exclusive="cooldown",
+    )
+    cooldown_steps: int | None = _setting(
+        None,
+        "steps held at the final density",
+        check=_check(_int, minimum=0, optional=True),
+        group=_PRUNING,
+        type="int",
+        exclusive="cooldown",
+    )
+    regularization_weight: float = _setting(
+        DEFAULTS["regularization_weight"],
+        "final regulariser weight lambda (default: {default}; paper: 400; "
+        "soft-movement needs > 0)",
+        check=_check(_real, low=0),
+        group=_PRUNING,
+        type="float",
+        metavar="LAMBDA",
+        aliases=("--reg-weight",),
+    )
+    temperature: float = _setting(
+        1.0,
+        "SMP-S temperature p (default: {default})",
+        check=_check(_real, low=0, low_open=True),
+        group=_PRUNING,
+        type="float",
+    )
+    teacher: str | None = _setting(
+        None,
+        "distil from a fine-tuned teacher: a fine-tune run directory or "
+        "model folder",
+        check=_check(_text, optional=True),
+        group=_PRUNING,
+        metavar="DIR",
+    )
+    head: str = _setting(
+        DEFAULTS["head"],
+        "frozen head (default: {default} = mlm if the checkpoint has an MLM "
+        "head, else embeddings)",
+        group=_HEAD,
+        choices=HEADS,
+    )
+    pooling: str = _setting(
+        DEFAULTS["pooling"],
+        "default: {default}",
+        group=_HEAD,
+        choices=POOLINGS,
+    )
+    logit_scale: float | None = _setting(
+        DEFAULTS["logit_scale"],
+        "fixed logit factor (default: "
+        f"{HEAD_LOGIT_SCALES['prototype']:g} prototype, "
+        f"{HEAD_LOGIT_SCALES['mlm']:g} others)",
+        check=_check(_real, low=0, low_open=True, optional=True),
+        group=_HEAD,
+        type="float",
+    )
+    score_init: str = _setting(
+        DEFAULTS["score_init"],
+        "default: {default}",
+        group=_PRUNING,
+        choices=SCORE_INITS,
+    )
+    score_init_scale: float = _setting(
+        DEFAULTS["score_init_scale"],
+        "scale of the magnitude score init (default: {default})",
+        check=_check(_real, low=0, low_open=True),
+        group=_PRUNING,
+        type="float",
+    )
+    eval_every: int | None = _setting(
+        None,
+        "steps between validation evaluations (0: none)",
+        check=_check(_int, minimum=0, optional=True),
+        group=_RUN,
+        type="int",
+    )
+    hold_eval_every: int | None = _setting(
+        None,
+        "steps between validation evaluations at the final density "
+        f"(default: about {HOLD_EVALS} over the hold phase; 0: none)",
+        check=_check(_int, minimum=0, optional=True),
+        group=_RUN,
+        type="int",
+    )
+    select: str = _setting(
+        DEFAULTS["select"],
+        "masks to ship: the last step's, or the best on validation at the "
+        "final density (default: {default})",
+        group=_RUN,
+        choices=SELECTS,
+    )
+    eval_max_examples: int | None = _setting(
+        1000,
+        "validation examples per evaluation (default: {default})",
+        check=_check(_int, minimum=1, optional=True),
+        group=_RUN,
+        type="int",
+    )
+    test_max_examples: int | None = _setting(
+        None,
+        "examples for the final metrics (default: all)",
+        check=_check(_int, minimum=1, optional=True),
+        group=_RUN,
+        type="int",
+    )
+    checkpoint_every: int | None = _setting(
+        None,
+        f"steps between checkpoints (default: about {CHECKPOINTS} a run)",
+        check=_check(_int, minimum=1, optional=True),
+        group=_RUN,
+        type="int",
+    )
+    padding: str = _setting(
+        DEFAULTS["padding"],
+        "pad batches to a few bucket lengths or to --max-length (default: "
+        "{default}; same results, buckets faster)",
+        group=_RUN,
+        choices=PADDINGS,
+    )
+    group_by_length: bool = _setting(
+        False,
+        "batches of similar lengths (faster; batches are no longer uniform "
+        "samples)",
+        check=check_bool,
+        group=_RUN,
+        switch=True,
+    )
+    seed: int = _setting(
+        0,
+        "default: {default}",
+        check=_check(_int, minimum=0, maximum=MAX_SEED),
+        group=_RUN,
+        type="int",
+    )
+    dropout: float = _setting(
+        0.0,
+        "dropout while training (default: {default}, deterministic)",
+        check=_check(_real, low=0, high=0.9),
+        group=_RUN,
+        type="float",
+    )
+    output_dir: str | None = _setting(
+        None,
+        "run directory (default: runs/TASK-METHOD-DENSITY)",
+        check=_check(_text, optional=True),
+        group=_RUN,
+        aliases=("-o",),
+    )
+    overwrite: bool = _setting(
+        False,
+        "replace an existing run's results",
+        check=check_bool,
+        group=_RUN,
+        switch=True,
+    )
+    distribute: str | None = _setting(
+        None,
+        "data-parallel: replicate the model on every device and split each "
+        "--batch-size batch (the global batch) across them (jax, "
+        "tensorflow; default: one device)",
+        group=_RUN,
+        choices=DISTRIBUTE_KINDS,
+    )
 
     def __post_init__(self) -> None:
-        self.model = _text(self.model, "model", optional=False)
-        self.data_files = _data_files(self.data_files)
-        self.task = _text(self.task, "task")
+        # Each field, in order (`_setting`), then what involves several.
+        for field in dataclasses.fields(self):
+            check = field.metadata["check"]
+            setattr(
+                self, field.name, check(getattr(self, field.name), field.name)
+            )
         if self.task is None:
             # Your own files without a preset are task "custom".
             self.task = (
                 DEFAULTS["task"] if self.data_files is None else CUSTOM_TASK
             )
-        self.columns = _columns(self.columns)
-        self.label_words = _label_words(self.label_words)
-        self.label_names = _label_names(self.label_names)
-        self.template = _text(self.template, "template")
         self._check_custom_task()
-        self.density = _real(
-            self.density, "density", low=0, high=1, low_open=True
-        )
-        self.method = _choice(self.method, "method", METHODS)
-        self._check_length()
-        self._check_optimisation()
-        self.teacher = _text(self.teacher, "teacher")
-        self.head = _choice(self.head, "head", HEADS)
-        self.pooling = _choice(self.pooling, "pooling", POOLINGS)
-        self.logit_scale = _real(
-            self.logit_scale, "logit_scale", low=0, low_open=True, optional=True
-        )
-        self.score_init = _choice(self.score_init, "score_init", SCORE_INITS)
-        self.score_init_scale = _real(
-            self.score_init_scale, "score_init_scale", low=0, low_open=True
-        )
-        self._check_bookkeeping()
+        if self.steps is not None and self.epochs is not None:
+            raise ValueError(
+                "Give `steps` or `epochs`, not both. Received: "
+                f"steps={self.steps!r}, epochs={self.epochs!r}"
+            )
+        needs_regularizer = self.method_spec.needs_regularizer
+        if needs_regularizer and self.regularization_weight == 0:
+            raise ValueError(
+                "`regularization_weight` must be > 0 with method="
+                f"{self.method!r}: its regulariser is what prunes (nothing is "
+                "pruned without it; the paper uses 400). Received: "
+                "regularization_weight=0.0"
+            )
         if self.steps is not None:  # else known once the data is loaded
             self.schedule_steps(self.steps)
         if self.label_names is not None and (
@@ -502,74 +755,10 @@ class PruneConfig:
             )
         if self.label_words is None:
             raise ValueError(
-                "Your own data (data_files without a task preset) needs "
+                "Your own data (`data_files` without a `task` preset) needs "
                 "`label_words`, one word per class, e.g. "
                 "label_words=['bad', 'good'] (CLI: --label-words bad,good); "
                 "or name a preset with `task`. Received: label_words=None"
-            )
-
-    def _check_length(self) -> None:
-        self.steps = _int(self.steps, "steps", 1, optional=True)
-        self.epochs = _real(
-            self.epochs, "epochs", low=0, low_open=True, optional=True
-        )
-        if self.steps is not None and self.epochs is not None:
-            raise ValueError(
-                "Give `steps` or `epochs`, not both. Received: "
-                f"steps={self.steps!r}, epochs={self.epochs!r}"
-            )
-        self.batch_size = _int(self.batch_size, "batch_size", 1)
-        self.max_length = _int(
-            self.max_length, "max_length", 8, maximum=MAX_LENGTH
-        )
-
-    def _check_optimisation(self) -> None:
-        for name in ("learning_rate", "weight_learning_rate", "temperature"):
-            setattr(
-                self,
-                name,
-                _real(getattr(self, name), name, low=0, low_open=True),
-            )
-        self.warmup_steps = _int(self.warmup_steps, "warmup_steps", 0)
-        self.cooldown_fraction = _real(
-            self.cooldown_fraction, "cooldown_fraction", low=0, high=0.99
-        )
-        self.cooldown_steps = _int(
-            self.cooldown_steps, "cooldown_steps", 0, optional=True
-        )
-        self.reg_weight = _real(self.reg_weight, "reg_weight", low=0)
-        self.lr_schedule = _choice(
-            self.lr_schedule, "lr_schedule", LR_SCHEDULES
-        )
-        if self.method_spec.needs_regularizer and self.reg_weight == 0:
-            raise ValueError(
-                f"`reg_weight` must be > 0 with method={self.method!r}: its "
-                "regulariser is what prunes (nothing is pruned without it; "
-                "the paper uses 400). Received: reg_weight=0.0"
-            )
-
-    def _check_bookkeeping(self) -> None:
-        self.eval_every = _int(self.eval_every, "eval_every", 0, optional=True)
-        self.hold_eval_every = _int(
-            self.hold_eval_every, "hold_eval_every", 0, optional=True
-        )
-        self.select = _choice(self.select, "select", SELECTS)
-        self.padding = _choice(self.padding, "padding", PADDINGS)
-        if not isinstance(self.group_by_length, bool):
-            raise _type_error("group_by_length", "a bool", self.group_by_length)
-        for name in ("eval_max_examples", "test_max_examples"):
-            setattr(self, name, _int(getattr(self, name), name, 1, True))
-        self.checkpoint_every = _int(
-            self.checkpoint_every, "checkpoint_every", 1, optional=True
-        )
-        self.seed = _int(self.seed, "seed", 0, maximum=MAX_SEED)
-        self.dropout = _real(self.dropout, "dropout", low=0, high=0.9)
-        self.output_dir = _text(self.output_dir, "output_dir")
-        if not isinstance(self.overwrite, bool):
-            raise _type_error("overwrite", "a bool", self.overwrite)
-        if self.distribute is not None:
-            self.distribute = _choice(
-                self.distribute, "distribute", DISTRIBUTE_KINDS
             )
 
     # === Derived values ===
@@ -651,7 +840,7 @@ class PruneConfig:
         """Steps between checkpoints."""
         if self.checkpoint_every is not None:
             return self.checkpoint_every
-        return max(1, math.ceil(total / 5))
+        return max(1, math.ceil(total / CHECKPOINTS))
 
     def resolved_logit_scale(self, head: str) -> float:
         """`logit_scale`, or the default of the resolved `head`."""
@@ -669,10 +858,14 @@ class PruneConfig:
     def from_dict(cls, data: Mapping[str, Any]) -> PruneConfig:
         """Builds a config from a dict, rejecting unknown keys.
 
+        Keys of older versions are read as the fields that replaced them
+        (``RENAMED_KEYS``, e.g. ``reg_weight``).
+
         Raises:
             TypeError: If `data` is not a mapping or a value has the wrong
                 type.
-            ValueError: For unknown keys or invalid values.
+            ValueError: For unknown keys or invalid values, or an old key
+                given with its new name and a different value.
 
         Example:
             >>> PruneConfig.from_dict({"density": 0.3}).density
@@ -683,7 +876,8 @@ class PruneConfig:
             ValueError: Unknown PruneConfig key(s): ['densty']. ...
         """
         if not isinstance(data, Mapping):
-            raise _type_error("config", "a mapping", data)
+            raise type_error("config", "a mapping", data)
+        data = migrate_config(data)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(str(k) for k in data if k not in known)
         if unknown:
@@ -691,7 +885,7 @@ class PruneConfig:
                 f"Unknown PruneConfig key(s): {unknown}. Valid keys: "
                 f"{sorted(known)}."
             )
-        return cls(**dict(data))
+        return cls(**data)
 
     def to_json(self) -> str:
         """The config as indented JSON text."""
@@ -709,7 +903,7 @@ class PruneConfig:
             ValueError: If `text` is not JSON or not a valid config.
         """
         if not isinstance(text, str | bytes | bytearray):
-            raise _type_error("text", "a str of JSON", text)
+            raise type_error("text", "a str of JSON", text)
         try:
             data = json.loads(text)
         except ValueError as error:  # UnicodeDecodeError included

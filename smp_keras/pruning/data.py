@@ -28,9 +28,11 @@ __all__ = [
     "batch_indices",
     "bucket_lengths",
     "bucket_of",
+    "encode_split",
     "example_lengths",
     "grouped_batch_indices",
     "load_job_data",
+    "sample_rows",
     "task_spec",
     "training_batches",
     "trim",
@@ -121,7 +123,15 @@ class TaskData:
     majority: dict[str, float] | None
 
 
-def _encode(spec: Any, tokenizer: Any, rows: Any, name: str, length: int):
+def encode_split(
+    spec: Any, tokenizer: Any, rows: Any, name: str, length: int
+) -> Split:
+    """Encodes the rows of one split for `spec` as a :class:`Split`.
+
+    Span tasks (SQuAD) become overlapping windows (stride `length // 2`,
+    at most 128) with start/end targets; the others, token ids with their
+    labels, padded or cut to `length`.
+    """
     if spec.kind == "span":
         stride = min(128, length // 2)
         features = encode_span(
@@ -138,7 +148,7 @@ def _encode(spec: Any, tokenizer: Any, rows: Any, name: str, length: int):
     return Split(name, inputs, encoded["labels"])
 
 
-def _head(rows: Any, limit: int | None) -> Any:
+def sample_rows(rows: Any, limit: int | None) -> Any:
     """A fixed random subset of `limit` rows (seed 0), in file order.
 
     Data files are often sorted (by label, by source), so the first rows
@@ -176,13 +186,13 @@ def load_job_data(config: PruneConfig, spec: Any, tokenizer: Any) -> TaskData:
             "data_files={'train': ..., 'validation': ...}."
         )
     length = config.max_length
-    train = _encode(spec, tokenizer, splits["train"], "train", length)
+    train = encode_split(spec, tokenizer, splits["train"], "train", length)
     curve = None
     if "validation" in splits:
-        rows = _head(splits["validation"], config.eval_max_examples)
-        curve = _encode(spec, tokenizer, rows, "validation", length)
-    rows = _head(splits[final], config.test_max_examples)
-    test = _encode(spec, tokenizer, rows, final, length)
+        rows = sample_rows(splits["validation"], config.eval_max_examples)
+        curve = encode_split(spec, tokenizer, rows, "validation", length)
+    rows = sample_rows(splits[final], config.test_max_examples)
+    test = encode_split(spec, tokenizer, rows, final, length)
     majority = None
     if spec.kind == "classification":
         from smp_keras.data import majority_class_baseline

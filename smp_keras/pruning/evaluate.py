@@ -186,7 +186,11 @@ def evaluate(
         {'task': 'rotten_tomatoes', 'split': 'test', 'examples': 1008, ...}
     """
     from smp_keras.data import load_task_data
-    from smp_keras.pruning.data import _encode, _head, bucket_lengths
+    from smp_keras.pruning.data import (
+        bucket_lengths,
+        encode_split,
+        sample_rows,
+    )
     from smp_keras.pruning.metrics import density_of, score_split
 
     if split not in _SPLITS:
@@ -219,8 +223,8 @@ def evaluate(
         columns=settings.columns,
         split=split,
     )
-    rows = _head(rows, max_examples)
-    encoded = _encode(spec, tokenizer, rows, split, settings.max_length)
+    rows = sample_rows(rows, max_examples)
+    encoded = encode_split(spec, tokenizer, rows, split, settings.max_length)
     # Examples grouped by length (the same outputs up to float rounding).
     metrics = score_split(
         model,

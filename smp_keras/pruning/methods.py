@@ -30,7 +30,7 @@ class Method:
         scored: Whether the layers have scores (the regulariser applies).
         threshold_ramp: Whether the sigmoid threshold is ramped
             (`ThresholdScheduler` with :func:`smpcore.threshold_schedule`).
-        needs_regularizer: Whether `reg_weight` must be > 0 (the
+        needs_regularizer: Whether `regularization_weight` must be > 0 (the
             regulariser is what prunes).
         summary: One line for help texts.
     """

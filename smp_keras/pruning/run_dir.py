@@ -1,10 +1,11 @@
-"""Run directories: atomic files, protection of finished work, checkpoints.
+"""Run directories: atomic files, protection of finished work.
 
 A run directory holds::
 
     config.json        the config and resolved values (written first)
     train_log.jsonl    one JSON record per training chunk / evaluation
-    checkpoint/        state.npz: the latest resumable state (while running)
+    checkpoint/        state.npz: the latest resumable state (while running;
+                       its format: ``smp_keras.pruning.checkpoint``)
     masks.smpmask      the mask artifact (smpcore format)
     model/             trained weights, for methods that train them
     sparsity.png       remaining weights by layer and matrix type
@@ -30,21 +31,20 @@ from typing import IO, Any
 
 import numpy as np
 
-from smp_keras.pruning.config import PruneConfig
+from smp_keras.pruning.config import PruneConfig, migrate_config
 from smpcore.artifacts import atomic_write as smpcore_atomic_write
 
 __all__ = [
     "CHECKPOINT",
     "RunDirectoryError",
     "atomic_write",
-    "load_checkpoint",
     "check_run_dir",
+    "finite_json",
     "start_run_dir",
     "read_json",
     "read_run_config",
     "run_config_of",
     "remove_stale_temporaries",
-    "save_checkpoint",
     "write_json",
 ]
 
@@ -57,7 +57,6 @@ MODEL = "model"
 CHECKPOINT = os.path.join("checkpoint", "state.npz")
 # Files and folders a run writes; `overwrite` removes only these.
 RUN_FILES = (CONFIG, METRICS, MASKS, PLOT, LOG, MODEL, "checkpoint")
-_META = "__meta__"
 # The top-level keys of config.json.
 _CONFIG_KEYS = ("config", "resolved", "smp_keras_version")
 
@@ -87,19 +86,19 @@ def write_text(path: str, text: str) -> None:
 
 def write_json(path: str, value: Any) -> None:
     """Writes a JSON document atomically (indented, NaN written as null)."""
-    write_text(path, json.dumps(_finite(value), indent=2) + "\n")
+    write_text(path, json.dumps(finite_json(value), indent=2) + "\n")
 
 
-def _finite(value: Any) -> Any:
+def finite_json(value: Any) -> Any:
     """Replaces NaN/inf floats by None so the JSON is standard."""
     if isinstance(value, float):
         return value if np.isfinite(value) else None
     if isinstance(value, Mapping):
-        return {str(k): _finite(v) for k, v in value.items()}
+        return {str(k): finite_json(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
+        return [finite_json(v) for v in value]
     if isinstance(value, np.generic):
-        return _finite(value.item())
+        return finite_json(value.item())
     return value
 
 
@@ -114,7 +113,7 @@ def read_json(path: str) -> Any:
 
 def write_log(path: str, records: list[dict[str, Any]]) -> None:
     """Rewrites the JSON-lines training log atomically."""
-    text = "".join(json.dumps(_finite(r)) + "\n" for r in records)
+    text = "".join(json.dumps(finite_json(r)) + "\n" for r in records)
     write_text(path, text)
 
 
@@ -127,7 +126,10 @@ def read_run_config(path: str) -> PruneConfig:
     The file must be a JSON object with the keys ``config`` (every
     `PruneConfig` field, no other), ``resolved`` (an object) and
     ``smp_keras_version`` (a string); field values are checked by
-    `PruneConfig`. Nothing in the file is used before it passes.
+    `PruneConfig`. Nothing in the file is used before it passes. The keys
+    of older versions are read as the fields that replaced them
+    (``smp_keras.pruning.config.migrate_config``: a run written with
+    ``reg_weight`` loads).
 
     Args:
         path: The ``config.json`` file.
@@ -183,6 +185,7 @@ def _run_config_from(data: Any) -> PruneConfig:
     config = data["config"]
     if not isinstance(config, dict):
         raise TypeError("`config` must be a JSON object")
+    config = migrate_config(config)
     fields = [field.name for field in dataclasses.fields(PruneConfig)]
     _check_keys(config, fields, "config")
     return PruneConfig.from_dict(config)
@@ -380,45 +383,3 @@ def remove_stale_temporaries(folder: str) -> list[str]:
 def is_finished(folder: str) -> bool:
     """Whether `folder` holds a finished run (`metrics.json` present)."""
     return os.path.isfile(os.path.join(folder, METRICS))
-
-
-# === Checkpoints ===
-
-
-def save_checkpoint(
-    path: str, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]
-) -> None:
-    """Writes arrays and JSON metadata into one `.npz`, atomically.
-
-    Args:
-        path: Destination (`checkpoint/state.npz`).
-        arrays: Named NumPy arrays (no object arrays).
-        meta: JSON-serialisable metadata.
-    """
-    meta_bytes = json.dumps(_finite(dict(meta))).encode("utf-8")
-    payload = dict(arrays)
-    payload[_META] = np.frombuffer(meta_bytes, dtype=np.uint8)
-    atomic_write(path, lambda handle: np.savez(handle, **payload))
-
-
-def load_checkpoint(path: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Reads a checkpoint written by :func:`save_checkpoint` (no pickle).
-
-    Returns:
-        `(arrays, meta)`.
-
-    Raises:
-        ValueError: If the file is not a valid checkpoint.
-    """
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in data.files}
-        meta = json.loads(arrays.pop(_META).tobytes().decode("utf-8"))
-    except (OSError, KeyError, ValueError) as error:
-        raise ValueError(
-            f"The checkpoint {path!r} is unreadable ({error}). Pass "
-            "--overwrite to start the run again."
-        ) from None
-    if not isinstance(meta, dict):
-        raise ValueError(f"The checkpoint {path!r} has invalid metadata.")
-    return arrays, meta

@@ -16,7 +16,6 @@ same steps as an uninterrupted one.
 
 from __future__ import annotations
 
-import math
 import os
 import shutil
 import time
@@ -30,6 +29,12 @@ import smpcore
 from smp_keras.callbacks import SparsityScheduler, ThresholdScheduler
 from smp_keras.model_utils import named_masked_layers, override_masks
 from smp_keras.pruning import run_dir as rd
+from smp_keras.pruning.checkpoint import (
+    JobState,
+    load_checkpoint,
+    save_checkpoint,
+    saved_variables,
+)
 from smp_keras.pruning.config import (
     SOFT_MOVEMENT_THRESHOLD,
     PruneConfig,
@@ -67,7 +72,7 @@ from smp_keras.pruning.model import (
 from smp_keras.pruning.report import density_table, plot_sparsity
 from smp_keras.pruning.result import PruneResult
 
-__all__ = ["prune"]
+__all__ = ["PruneJob", "prune"]
 
 
 def _say(quiet: bool, message: str) -> None:
@@ -75,8 +80,23 @@ def _say(quiet: bool, message: str) -> None:
     print(message, flush=True)
 
 
-class _Job:
-    """The state of one pruning run (private)."""
+class PruneJob:
+    """One pruning run, in four phases: load, baselines, train, finish.
+
+    :func:`prune` is the entry point; this class is what it runs, public so
+    that benchmarks and tests can drive a phase on its own (for example,
+    `load` then `fit_chunk` to time training steps).
+
+    1. :meth:`load`: model, tokenizer, data, the task model, compiled.
+       Every input error happens here, before anything is written.
+    2. :meth:`measure_baselines` (or :meth:`restore` from a checkpoint).
+    3. :meth:`train`: `fit` in chunks between evaluations and checkpoints.
+    4. :meth:`finish`: select the shipped masks, write the results.
+
+    :meth:`run` does all four on the run directory. The bookkeeping that a
+    checkpoint carries is `state` (a
+    :class:`~smp_keras.pruning.checkpoint.JobState`).
+    """
 
     def __init__(
         self, config: PruneConfig, quiet: bool, jit_compile: Any = "auto"
@@ -84,13 +104,34 @@ class _Job:
         self.config = config
         self.quiet = quiet
         self.jit_compile = jit_compile
-        self.log: list[dict[str, Any]] = []
-        self.curve: list[dict[str, Any]] = []
-        self.baselines: dict[str, Any] = {}
-        self.teacher_logits: np.ndarray | None = None
-        # select="best": the best evaluation at the final density so far.
-        self.best: dict[str, Any] | None = None
-        self.best_values: list[np.ndarray] | None = None
+        # Baselines, curve, log, best model so far, teacher logits: what a
+        # checkpoint carries.
+        self.state = JobState()
+
+    def run(
+        self,
+        callbacks: list[keras.callbacks.Callback] | None = None,
+        started: float | None = None,
+    ) -> PruneResult:
+        """Runs the job on its run directory (resuming a checkpoint).
+
+        Args:
+            callbacks: Extra Keras callbacks passed to every `fit` call.
+            started: `time.perf_counter()` at the start of the job (the
+                recorded wall time counts from it); default: now.
+        """
+        started = time.perf_counter() if started is None else started
+        folder, resume = rd.check_run_dir(self.config)
+        self.load()
+        rd.start_run_dir(folder, self.config, resume, self.resolved())
+        step, resumed = 0, None
+        if resume and os.path.isfile(os.path.join(folder, rd.CHECKPOINT)):
+            step = resumed = self.restore(folder)
+            _say(self.quiet, f"Resuming {folder} from step {step}.")
+        else:
+            self.measure_baselines()
+        self.train(folder, step, list(callbacks or []))
+        return self.finish(folder, started, resumed)
 
     # === Loading (every input error happens here, before any write) ===
 
@@ -201,14 +242,16 @@ class _Job:
         if config.final_density < 1.0:
             with override_masks(self.model, config.final_density):
                 magnitude = self.score(data.test)
-        self.baselines = {
+        self.state.baselines = {
             "zero_shot": zero_shot,
             "magnitude": magnitude,
             "majority": data.majority,
         }
-        self.log.append({"event": "baselines", "step": 0, **self.baselines})
+        self.state.log.append(
+            {"event": "baselines", "step": 0, **self.state.baselines}
+        )
         if config.teacher is not None:
-            self.teacher_logits = teacher_logits(
+            self.state.teacher_logits = teacher_logits(
                 config, self.tokenizer, self.spec, self.data.train, self.total
             )
 
@@ -217,124 +260,22 @@ class _Job:
 
     # === Checkpoints ===
 
-    def _saved_variables(self) -> list[Any]:
-        """Trainable variables plus small non-trainable state (scalars,
-        seed generators); the large frozen weights never change."""
-        small = [
-            v
-            for v in self.model.non_trainable_variables
-            if math.prod(v.shape) <= 64
-        ]
-        return list(self.model.trainable_variables) + small
-
     def save(self, folder: str, step: int) -> None:
-        arrays = {}
-        variables = self._saved_variables()
-        for i, variable in enumerate(variables):
-            arrays[f"var_{i}"] = ops.convert_to_numpy(variable)
-        optimizer_variables = self.model.optimizer.variables
-        for i, variable in enumerate(optimizer_variables):
-            arrays[f"opt_{i}"] = ops.convert_to_numpy(variable)
-        if self.teacher_logits is not None:
-            arrays["teacher_logits"] = self.teacher_logits
-        for i, value in enumerate(self.best_values or []):
-            arrays[f"best_{i}"] = value
-        meta = {
-            "step": step,
-            "best": self.best,
-            "variables": [v.path for v in variables],
-            "optimizer": len(optimizer_variables),
-            "baselines": self.baselines,
-            "curve": self.curve,
-            "log": self.log,
-            "backend": keras.backend.backend(),
-        }
-        rd.save_checkpoint(os.path.join(folder, rd.CHECKPOINT), arrays, meta)
+        path = os.path.join(folder, rd.CHECKPOINT)
+        save_checkpoint(path, self.model, step, self.state)
 
     def restore(self, folder: str) -> int:
-        path = os.path.join(folder, rd.CHECKPOINT)
-        arrays, meta = rd.load_checkpoint(path)
-        variables = self._saved_variables()
-        optimizer_variables = self.model.optimizer.variables
-        if (
-            meta.get("variables") != [v.path for v in variables]
-            or meta.get("optimizer") != len(optimizer_variables)
-            or meta.get("backend") != keras.backend.backend()
-        ):
-            raise rd.RunDirectoryError(
-                f"The checkpoint {path!r} does not match this model and "
-                f"backend (written with backend {meta.get('backend')!r}). "
-                "Resume with the same backend, or pass --overwrite to start "
-                "again."
-            )
-        self._check_checkpoint(path, arrays, meta, meta.get("best"))
-        for i, variable in enumerate(variables):
-            variable.assign(arrays[f"var_{i}"])
-        for i, variable in enumerate(optimizer_variables):
-            variable.assign(arrays[f"opt_{i}"])
-        self.teacher_logits = arrays.get("teacher_logits")
-        self.best = meta.get("best")
-        self.best_values = (
-            None
-            if self.best is None
-            else [arrays[f"best_{i}"] for i in range(len(variables))]
-        )
-        self.baselines = meta["baselines"]
-        self.curve = list(meta["curve"])
-        self.log = list(meta["log"])
-        return int(meta["step"])
-
-    def _expected_arrays(
-        self, best: bool
-    ) -> dict[str, tuple[tuple[int, ...], str]]:
-        """`{name: (shape, dtype)}` of every array a checkpoint holds."""
-        expected = {}
-        groups = [
-            ("var", self._saved_variables()),
-            ("opt", self.model.optimizer.variables),
-        ]
-        if best:
-            groups.append(("best", self._saved_variables()))
-        for prefix, variables in groups:
-            for i, variable in enumerate(variables):
-                dtype = keras.backend.standardize_dtype(variable.dtype)
-                expected[f"{prefix}_{i}"] = (tuple(variable.shape), dtype)
+        """Resumes from the run's checkpoint; returns its step."""
+        teacher_shape = None
         if self.config.teacher is not None:
-            shape = (self.data.train.size, self.spec.num_labels)
-            expected["teacher_logits"] = (shape, "float32")
-        return expected
-
-    def _check_checkpoint(
-        self,
-        path: str,
-        arrays: dict[str, np.ndarray],
-        meta: dict[str, Any],
-        best: Any,
-    ) -> None:
-        """Checks a checkpoint against this job before anything is used."""
-        expected = self._expected_arrays(best is not None)
-        problems = [
-            f"array {name!r} missing" for name in expected if name not in arrays
-        ]
-        problems += [
-            f"unknown array {name!r}" for name in arrays if name not in expected
-        ]
-        for name, (shape, dtype) in expected.items():
-            array = arrays.get(name)
-            if array is not None and (
-                array.shape != shape
-                or not np.can_cast(array.dtype, dtype, casting="same_kind")
-            ):
-                problems.append(
-                    f"array {name!r} is {array.dtype}{list(array.shape)}, "
-                    f"expected {dtype}{list(shape)}"
-                )
-        problems += _meta_problems(meta, self.total)
-        if problems:
-            raise rd.RunDirectoryError(
-                f"The checkpoint {path!r} is invalid: {'; '.join(problems)}. "
-                "Pass --overwrite to start the run again."
-            )
+            teacher_shape = (self.data.train.size, self.spec.num_labels)
+        step, self.state = load_checkpoint(
+            os.path.join(folder, rd.CHECKPOINT),
+            self.model,
+            total_steps=self.total,
+            teacher_shape=teacher_shape,
+        )
+        return step
 
     # === Training ===
 
@@ -350,9 +291,10 @@ class _Job:
             cooldown_steps=self.cooldown,
         )
         regularization = None
-        if method.scored and config.reg_weight > 0:
+        if method.scored and config.regularization_weight > 0:
             regularization = smpcore.regularization_schedule(
-                final_weight=config.reg_weight, total_steps=self.total
+                final_weight=config.regularization_weight,
+                total_steps=self.total,
             )
         callbacks: list[keras.callbacks.Callback] = [
             SparsityScheduler(
@@ -425,9 +367,11 @@ class _Job:
         targets = None  # the split's own
         if self.spec.kind == "regression":
             targets = np.asarray(train.targets, "float32").reshape(-1, 1)
-        if self.teacher_logits is not None:
+        if self.state.teacher_logits is not None:
             labels = np.asarray(train.targets, "float32")[:, None]
-            targets = np.concatenate([labels, self.teacher_logits], axis=1)
+            targets = np.concatenate(
+                [labels, self.state.teacher_logits], axis=1
+            )
         batches = training_batches(
             train, self.batch_rows(start, stop), self.buckets, targets
         )
@@ -465,13 +409,13 @@ class _Job:
                 point = {"step": b, **density_of(self.model)}
                 point["metrics"] = self.score(self.data.curve)
                 point["final_density"] = b > self.hold_start
-                self.curve.append(point)
+                self.state.curve.append(point)
                 self._consider(point)
                 record["validation"] = point["metrics"]
                 record["density"] = point["density"]
                 record["eval_seconds"] = round(time.perf_counter() - began, 3)
-            self.log.append(record)
-            rd.write_log(log_path, self.log)
+            self.state.log.append(record)
+            rd.write_log(log_path, self.state.log)
             _say(self.quiet, _format_record(record, self.total))
             if b % self.checkpoint_every == 0 and b < self.total:
                 self.save(folder, b)
@@ -482,27 +426,35 @@ class _Job:
             return
         metric = self.spec.metrics[0]
         value = float(point["metrics"][metric])
-        if self.best is not None and not value > self.best["value"]:
+        if self.state.best is not None and not value > self.state.best["value"]:
             return
-        self.best = {"step": point["step"], "metric": metric, "value": value}
-        self.best_values = [
-            np.array(ops.convert_to_numpy(v)) for v in self._saved_variables()
+        self.state.best = {
+            "step": point["step"],
+            "metric": metric,
+            "value": value,
+        }
+        self.state.best_values = [
+            np.array(ops.convert_to_numpy(v))
+            for v in saved_variables(self.model)
         ]
 
     def selection(self) -> dict[str, Any]:
         """Restores the selected model; says which step it is."""
-        if self.best is None or self.best["step"] == self.total:
+        if self.state.best is None or self.state.best["step"] == self.total:
             chosen = {"select": self.config.select, "step": self.total}
-            if self.best is not None:
+            if self.state.best is not None:
                 chosen.update(
-                    metric=self.best["metric"], value=self.best["value"]
+                    metric=self.state.best["metric"],
+                    value=self.state.best["value"],
                 )
             return chosen
         for variable, value in zip(
-            self._saved_variables(), self.best_values or [], strict=True
+            saved_variables(self.model),
+            self.state.best_values or [],
+            strict=True,
         ):
             variable.assign(value)
-        return {"select": "best", **self.best}
+        return {"select": "best", **self.state.best}
 
     # === Results ===
 
@@ -541,10 +493,10 @@ class _Job:
             run_dir=folder,
             eval_split=data.test.name,
             metrics=metrics,
-            zero_shot=self.baselines["zero_shot"],
-            magnitude=self.baselines["magnitude"],
-            majority=self.baselines["majority"],
-            curve=self.curve,
+            zero_shot=self.state.baselines["zero_shot"],
+            magnitude=self.state.baselines["magnitude"],
+            majority=self.state.baselines["majority"],
+            curve=self.state.curve,
             kept=int(report["total"]["kept"]),
             total=int(report["total"]["size"]),
             artifact_path=masks_path,
@@ -585,39 +537,15 @@ def _dataset(batches: list[tuple[Any, Any]]) -> Any:
     return tf.data.Dataset.from_generator(generate, output_signature=signature)
 
 
-def _meta_problems(meta: dict[str, Any], total: int) -> list[str]:
-    """What is wrong with a checkpoint's metadata (empty if nothing)."""
-    problems = []
-    best = meta.get("best")
-    if best is not None and (
-        not isinstance(best, dict)
-        or type(best.get("step")) is not int
-        or not isinstance(best.get("value"), float)
-        or not isinstance(best.get("metric"), str)
-    ):
-        problems.append("`best` must be null or {step, metric, value}")
-    step = meta.get("step")
-    if type(step) is not int or not 0 < step < total:
-        problems.append(f"`step` must be an int in [1, {total}), got {step!r}")
-    baselines = meta.get("baselines")
-    if not isinstance(baselines, dict) or set(baselines) != {
-        "zero_shot",
-        "magnitude",
-        "majority",
-    }:
-        problems.append("`baselines` must be an object of the 3 baselines")
-    for key in ("curve", "log"):
-        value = meta.get(key)
-        if not isinstance(value, list) or not all(
-            isinstance(item, dict) for item in value
-        ):
-            problems.append(f"`{key}` must be a list of objects")
-    return problems
-
-
 def _format_record(record: dict[str, Any], total: int) -> str:
     parts = [f"step {record['step']}/{total}"]
-    for key in ("loss", "accuracy", "packed_accuracy", "density", "reg_weight"):
+    for key in (
+        "loss",
+        "accuracy",
+        "packed_accuracy",
+        "density",
+        "regularization_weight",
+    ):
         if key in record:
             parts.append(f"{key} {record[key]:.4g}")
     for name, value in (record.get("validation") or {}).items():
@@ -651,9 +579,9 @@ def prune(
     SMP-S or uniform allocation); ``magnitude`` keeps the largest weights
     and fine-tunes them; ``movement`` learns scores while fine-tuning;
     ``soft-movement`` keeps `sigmoid(S) > τ` with `τ` ramped to 0.1 and
-    the regulariser (`reg_weight`) setting the density, which is reported
-    as reached rather than forced; ``fine-tune`` trains the dense weights.
-    All use the frozen task head.
+    the regulariser (`regularization_weight`) setting the density, which is
+    reported as reached rather than forced; ``fine-tune`` trains the dense
+    weights. All use the frozen task head.
 
     Args:
         config: The job's :class:`PruneConfig`.
@@ -700,16 +628,4 @@ def _run_job(
     jit_compile: bool | str | None,
     started: float,
 ) -> PruneResult:
-    folder, resume = rd.check_run_dir(config)
-    job = _Job(config, quiet, jit_compile)
-    job.load()
-    rd.start_run_dir(folder, config, resume, job.resolved())
-    checkpoint = os.path.join(folder, rd.CHECKPOINT)
-    step, resumed = 0, None
-    if resume and os.path.isfile(checkpoint):
-        step = resumed = job.restore(folder)
-        _say(quiet, f"Resuming {folder} from step {step}.")
-    else:
-        job.measure_baselines()
-    job.train(folder, step, list(callbacks or []))
-    return job.finish(folder, started, resumed)
+    return PruneJob(config, quiet, jit_compile).run(callbacks, started)

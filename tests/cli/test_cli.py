@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 import pytest
-from cli_test_utils import TASKS
+from job_test_utils import TASKS
 
 from smp_keras.cli.main import main
 from smp_keras.pruning import run_dir as rd
@@ -291,3 +291,65 @@ def test_prune_options_map_onto_the_config(tmp_path):
         ["prune", "--data-files", "x.jsonl", "--label-words", "bad,good"]
     )
     assert _prune_config(single).data_files == {"train": "x.jsonl"}
+
+
+def test_prune_options_are_the_config_fields(capsys):
+    """One option per `PruneConfig` field, its help and default from it."""
+    import dataclasses
+
+    from smp_keras.cli.main import _prune_config, build_parser
+    from smp_keras.pruning.config import DEFAULTS, PruneConfig
+
+    code, out, _ = _run(capsys, "prune", "--help")
+    assert code == 0
+    text = " ".join(out.split())
+    for field in dataclasses.fields(PruneConfig):
+        assert "--" + field.name.replace("_", "-") in text, field.name
+    for words in (
+        "--config FILE",
+        "--output-dir OUTPUT_DIR, -o OUTPUT_DIR",
+        "--regularization-weight LAMBDA, --reg-weight LAMBDA",
+        "final regulariser weight lambda (default: 0; paper: 400; "
+        "soft-movement needs > 0)",
+        f"final fraction of weights kept (default: {DEFAULTS['density']})",
+        f"training steps (default: {DEFAULTS['steps']})",
+        "--batch-size BATCH_SIZE default: 32",
+        "learning rate of the mask scores (default: 0.02)",
+        "--method {smp-s,smp-l,magnitude,movement,soft-movement,fine-tune} "
+        "smp-s (default), smp-l, or a baseline",
+        "fixed logit factor (default: 20 prototype, 1 others)",
+        "(default: about 6 over the hold phase; 0: none)",
+        "--steps STEPS | --epochs EPOCHS",
+        "--cooldown-fraction COOLDOWN_FRACTION | --cooldown-steps",
+    ):
+        assert words in text, words
+    parser = build_parser()
+    for flag in ("--regularization-weight", "--reg-weight"):
+        args = parser.parse_args(
+            ["prune", "--method", "soft-movement", flag, "4"]
+        )
+        assert _prune_config(args).regularization_weight == 4.0
+    args = parser.parse_args(["prune", "-o", "out", "--group-by-length"])
+    assert _prune_config(args) == PruneConfig(
+        output_dir="out", group_by_length=True
+    )
+
+
+def test_an_old_config_file_with_reg_weight_is_read(capsys, tmp_path):
+    from smp_keras.cli.main import _prune_config, build_parser
+
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({"method": "soft-movement", "reg_weight": 400}))
+    args = build_parser().parse_args(["prune", "--config", str(old)])
+    assert _prune_config(args).regularization_weight == 400.0
+    args = build_parser().parse_args(
+        ["prune", "--config", str(old), "--reg-weight", "2"]
+    )
+    assert _prune_config(args).regularization_weight == 2.0
+    both = tmp_path / "both.json"
+    both.write_text(json.dumps({"reg_weight": 400, "regularization_weight": 1}))
+    code, _, err = _run(capsys, "prune", "--config", str(both))
+    assert code == 1
+    line = _one_error_line(err)
+    assert "`reg_weight`" in line and "`regularization_weight`" in line
+    assert str(both) in line

@@ -35,3 +35,18 @@ def test_every_public_name_resolves():
         "print(missing)"
     )
     assert out == "[]"
+
+
+def test_the_api_imports_keras_only_for_the_job():
+    out = _python(
+        "import sys\n"
+        "from smp_keras.api import DEFAULTS, METHODS, PruneConfig, report\n"
+        "before = 'keras' in sys.modules\n"
+        "import smp_keras.api as api\n"
+        "missing = [n for n in api.__all__ if not hasattr(api, n)]\n"
+        "assert set(api.__all__) <= set(dir(api))\n"
+        "from smp_keras.pruning.train import prune\n"
+        "assert api.prune is prune\n"
+        "print(before, 'keras' in sys.modules, missing)"
+    )
+    assert out == "False True []"

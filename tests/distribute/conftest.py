@@ -1,7 +1,7 @@
 """Fixtures for the data-parallel tests: a tiny random BERT and data.
 
-The model is the tiny random `BertForMaskedLM` of ``tests/tiny_bert.py``
-(as in ``tests/cli``); the data are single sentences whose label follows a
+The model is the shared tiny random `BertForMaskedLM` (``tiny_model`` in
+``tests/conftest.py``); the data are single sentences whose label follows a
 word rule (learnable, nothing hard-coded about the model).
 """
 
@@ -12,19 +12,11 @@ import random
 from pathlib import Path
 
 import pytest
-from tiny_bert import save_tiny_bert, single_rows, write_csv
+from tiny_bert import single_rows, write_csv
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-
-
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory) -> str:
-    """Folder of a tiny random BertForMaskedLM with its fast tokenizer."""
-    pytest.importorskip("torch")
-    pytest.importorskip("transformers")
-    return save_tiny_bert(tmp_path_factory.mktemp("tiny_bert"))
 
 
 @pytest.fixture(scope="session")

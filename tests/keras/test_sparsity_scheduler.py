@@ -131,7 +131,7 @@ def test_regularization_schedule_splits_lambda_over_layers(rng):
             SparsityScheduler(lambda t: 0.5, regularization_schedule=reg)
         ],
     )
-    assert history.history["reg_weight"] == pytest.approx([reg(3)])
+    assert history.history["regularization_weight"] == pytest.approx([reg(3)])
     for layer in layers:
         assert layer.regularization_weight == pytest.approx(reg(3) / 4)
 

@@ -174,7 +174,7 @@ REAL_OPTIONS = {  # (low, high, low_open)
     "--learning-rate": (0.0, math.inf, True),
     "--weight-learning-rate": (0.0, math.inf, True),
     "--cooldown-fraction": (0.0, 0.99, False),
-    "--reg-weight": (0.0, math.inf, False),
+    "--regularization-weight": (0.0, math.inf, False),
     "--temperature": (0.0, math.inf, True),
     "--score-init-scale": (0.0, math.inf, True),
     "--logit-scale": (0.0, math.inf, True),
@@ -312,8 +312,8 @@ def test_option_values(
     if valid and not schedule_ok(option, text):
         assert code == 1 and "`warmup_steps`" in line, line
         return
-    if option == "--method" and text == "soft-movement":  # reg_weight is 0
-        assert code == 1 and "`reg_weight`" in line, line
+    if option == "--method" and text == "soft-movement":  # λ is 0
+        assert code == 1 and "`regularization_weight`" in line, line
         return
     if valid:  # everything checked, the model is what fails
         assert code == 1 and ACCEPTED in line, line

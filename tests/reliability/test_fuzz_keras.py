@@ -353,7 +353,7 @@ FIELD_SPECS: dict[str, tuple[str, dict[str, Any]]] = {
     "warmup_steps": ("int", {"low": 0}),
     "cooldown_fraction": ("real", {"low": 0, "high": 0.99}),
     "cooldown_steps": ("int", {"low": 0, "optional": True}),
-    "reg_weight": ("real", {"low": 0}),
+    "regularization_weight": ("real", {"low": 0}),
     "logit_scale": ("real", {"low": 0, "low_open": True, "optional": True}),
     "score_init_scale": ("real", {"low": 0, "low_open": True}),
     "eval_every": ("int", {"low": 0, "optional": True}),
@@ -453,8 +453,8 @@ def test_prune_config_fields(field, value, reliability_counter):
         if field == "label_names":
             ok = False
         if field == "method" and value == "soft-movement":
-            # documented: soft movement needs reg_weight > 0 (default 0)
-            expect(outcome, ["reg_weight"])
+            # documented: soft movement needs regularization_weight > 0
+            expect(outcome, ["regularization_weight"])
             return
         config = expect(outcome, [] if ok else [field])
     elif outcome.error is not None:
@@ -518,7 +518,7 @@ def test_prune_config_from_dict_and_json(data, as_json, reliability_counter):
         assert (
             any(f"`{k}" in message for k in data)
             or "`label_names" in message
-            or (soft and "`reg_weight" in message)
+            or (soft and "`regularization_weight" in message)
         )
 
 

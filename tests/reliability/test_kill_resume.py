@@ -36,6 +36,7 @@ import pytest
 from tiny_bert import save_tiny_bert, single_rows, write_csv
 
 import smpcore
+from smp_keras.pruning import checkpoint
 from smp_keras.pruning import run_dir as rd
 from smp_keras.pruning.config import PruneConfig
 
@@ -226,7 +227,7 @@ def _check_file(path: Path, folder: Path, config: PruneConfig) -> None:
         steps = [json.loads(line)["step"] for line in data.splitlines()]
         assert steps == sorted(steps), relative
     elif relative == rd.CHECKPOINT.replace(os.sep, "/"):
-        arrays, meta = rd.load_checkpoint(str(path))
+        arrays, meta = checkpoint.read_file(str(path))
         assert meta["step"] % CHECKPOINT_EVERY == 0, meta["step"]
         assert arrays, relative
     elif relative == rd.MASKS:
@@ -270,10 +271,10 @@ def _stored_config(folder: Path) -> PruneConfig:
 def _landing(folder: Path) -> str:
     """Where a kill landed: the last step logged and checkpointed."""
     _, logged = _log_state(folder)
-    checkpoint = folder / rd.CHECKPOINT
+    state_file = folder / rd.CHECKPOINT
     saved = (
-        rd.load_checkpoint(str(checkpoint))[1]["step"]
-        if checkpoint.is_file()
+        checkpoint.read_file(str(state_file))[1]["step"]
+        if state_file.is_file()
         else None
     )
     return (

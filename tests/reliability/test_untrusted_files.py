@@ -37,11 +37,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tiny_bert import save_tiny_bert, single_rows, write_csv
+from tiny_bert import single_rows, write_csv
 
 import smp_keras
 import smpcore
 from smp_keras.bert import from_pretrained
+from smp_keras.pruning import checkpoint
 from smp_keras.pruning import run_dir as rd
 from smp_keras.pruning.config import PruneConfig
 from smpcore import artifacts
@@ -453,11 +454,11 @@ def test_checkpoint_with_an_object_array_is_refused(
     objects = np.array([_Payload(marker)], dtype=object)
     np.savez(path, var_0=objects, __meta__=_meta_bytes())
     with pytest.raises(ValueError, match="unreadable.*allow_pickle=False"):
-        rd.load_checkpoint(str(path))
+        checkpoint.read_file(str(path))
     # Metadata that is an object array (a pickle), not JSON bytes.
     np.savez(path, var_0=np.zeros(2), __meta__=objects)
     with pytest.raises(ValueError, match="unreadable"):
-        rd.load_checkpoint(str(path))
+        checkpoint.read_file(str(path))
     assert not marker.exists()
     reliability_counter.add("cases", 2)
 
@@ -472,11 +473,6 @@ def test_reference_masks_with_an_object_array_are_refused(
         smpcore.load_reference_masks(path, {"w": (4,)})
     assert not marker.exists()
     reliability_counter.add("cases")
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory) -> str:
-    return save_tiny_bert(tmp_path_factory.mktemp("tiny_bert"))
 
 
 def _config_only(tiny_model: str, folder: Path) -> Path:
@@ -639,7 +635,7 @@ def test_a_run_config_that_is_not_json_is_refused(
 def run_with_checkpoint(tiny_model, tmp_path_factory):
     """A loaded job and its run directory with a step-2 checkpoint written
     by the job's own `save` (no training: nothing to compile)."""
-    from smp_keras.pruning.train import _Job
+    from smp_keras.pruning.train import PruneJob
 
     folder = tmp_path_factory.mktemp("checkpointed")
     rng = random.Random(0)
@@ -660,12 +656,12 @@ def run_with_checkpoint(tiny_model, tmp_path_factory):
         checkpoint_every=2,
         output_dir=str(folder / "run"),
     )
-    job = _Job(config, quiet=True, jit_compile=None)
+    job = PruneJob(config, quiet=True, jit_compile=None)
     job.load()
     run = config.run_dir()
     rd.start_run_dir(run, config, False, job.resolved())
-    job.baselines = {"zero_shot": {"accuracy": 0.5}, "magnitude": None}
-    job.baselines["majority"] = {"accuracy": 0.5}
+    job.state.baselines = {"zero_shot": {"accuracy": 0.5}, "magnitude": None}
+    job.state.baselines["majority"] = {"accuracy": 0.5}
     job.save(run, 2)
     return config, job
 
@@ -699,11 +695,11 @@ def test_a_tampered_checkpoint_is_refused(
     folder = config.run_dir()
     path = os.path.join(folder, rd.CHECKPOINT)
     original = Path(path).read_bytes()
-    arrays, meta = rd.load_checkpoint(path)
+    arrays, meta = checkpoint.read_file(path)
     assert job.restore(folder) == 2  # the control: the original loads
     cases = _tampered_checkpoints(arrays, meta)
     for case, bad_arrays, bad_meta, match in cases:
-        rd.save_checkpoint(path, bad_arrays, bad_meta)
+        checkpoint.write_file(path, bad_arrays, bad_meta)
         with pytest.raises(rd.RunDirectoryError, match=match):
             job.restore(folder)
             pytest.fail(f"a tampered checkpoint was accepted: {case}")

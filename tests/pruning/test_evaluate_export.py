@@ -14,7 +14,7 @@ import re
 import keras
 import numpy as np
 import pytest
-from cli_test_utils import TASKS
+from job_test_utils import TASKS
 
 import smpcore
 from smp_keras.pruning.evaluate import evaluate, export, load_pruned_model

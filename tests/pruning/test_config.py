@@ -10,7 +10,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from smp_keras.pruning.config import DEFAULTS, METHODS, PruneConfig
+from smp_keras.pruning import run_dir as rd
+from smp_keras.pruning.config import (
+    DEFAULTS,
+    METHODS,
+    PruneConfig,
+    migrate_config,
+)
 from smp_keras.pruning.data import batch_indices
 
 
@@ -97,7 +103,8 @@ def test_derived_values():
     assert PruneConfig(head="prototype").resolved_logit_scale("prototype") == 20
     assert PruneConfig(logit_scale=3).resolved_logit_scale("mlm") == 3
     trains = {
-        m: PruneConfig(method=m, reg_weight=1.0).trains_weights for m in METHODS
+        m: PruneConfig(method=m, regularization_weight=1.0).trains_weights
+        for m in METHODS
     }
     assert trains == {
         "smp-s": False,
@@ -107,8 +114,63 @@ def test_derived_values():
         "soft-movement": True,
         "fine-tune": True,
     }
-    with pytest.raises(ValueError, match="reg_weight.*soft-movement"):
+    with pytest.raises(
+        ValueError, match="regularization_weight.*soft-movement"
+    ):
         PruneConfig(method="soft-movement")  # would prune nothing
+
+
+def _old_run_dir(folder, **changes) -> dict:
+    """A run directory as older versions wrote it: λ named `reg_weight`."""
+    config = PruneConfig(output_dir=str(folder)).to_dict()
+    config["reg_weight"] = config.pop("regularization_weight")
+    config.update(changes)
+    folder.mkdir()
+    data = {"config": config, "resolved": {}, "smp_keras_version": "0.1.0"}
+    (folder / rd.CONFIG).write_text(json.dumps(data))
+    return config
+
+
+def test_the_old_name_of_the_regularization_weight_is_read(tmp_path):
+    old = {"method": "soft-movement", "reg_weight": 400}
+    config = PruneConfig.from_dict(old)
+    assert config.regularization_weight == 400.0
+    assert "reg_weight" not in config.to_dict()
+    assert PruneConfig.from_json(json.dumps({"config": old})) == config
+    # The same value under both names is no conflict.
+    both = {**old, "regularization_weight": 400.0}
+    assert PruneConfig.from_dict(both) == config
+    assert migrate_config(old) == {
+        "method": "soft-movement",
+        "regularization_weight": 400,
+    }
+    assert old == {"method": "soft-movement", "reg_weight": 400}  # a copy
+
+    # A run directory of an older version: read, and resumable.
+    folder = tmp_path / "run"
+    _old_run_dir(folder, reg_weight=2.5)
+    loaded = rd.run_config_of(str(folder))
+    assert loaded == PruneConfig(
+        output_dir=str(folder), regularization_weight=2.5
+    )
+    assert rd.read_run_config(str(folder / rd.CONFIG)) == loaded
+    assert rd.check_run_dir(loaded) == (str(folder), True)  # resumes
+
+
+def test_old_and_new_names_with_different_values_are_refused(tmp_path):
+    both = {"reg_weight": 400.0, "regularization_weight": 1.0}
+    for read in (PruneConfig.from_dict, migrate_config):
+        with pytest.raises(ValueError) as info:
+            read(both)
+        message = str(info.value)
+        assert "`reg_weight`" in message
+        assert "`regularization_weight`" in message
+        assert "reg_weight=400.0" in message
+        assert "regularization_weight=1.0" in message
+    folder = tmp_path / "run"
+    _old_run_dir(folder, regularization_weight=1.0, reg_weight=400.0)
+    with pytest.raises(rd.RunDirectoryError, match="`reg_weight`"):
+        rd.run_config_of(str(folder))
 
 
 def test_same_run_ignores_output_dir_and_overwrite_only():

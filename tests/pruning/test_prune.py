@@ -15,7 +15,7 @@ from collections import defaultdict
 
 import numpy as np
 import pytest
-from cli_test_utils import Interrupt, run_prune
+from job_test_utils import Interrupt, run_prune
 
 import smpcore
 from smp_keras.data import get_task
@@ -144,7 +144,9 @@ def test_movement_trains_weights_and_scores(tiny_config, tiny_model):
 
 def test_soft_movement_reports_the_density_it_reaches(tiny_config):
     result = run_prune(
-        tiny_config(method="soft-movement", reg_weight=50.0, eval_every=4)
+        tiny_config(
+            method="soft-movement", regularization_weight=50.0, eval_every=4
+        )
     )
     masks = smpcore.load_masks_file(result.artifact_path)
     kept = sum(int(m.sum()) for m in masks.values())

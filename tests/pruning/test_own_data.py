@@ -12,7 +12,7 @@ import os
 import random
 
 import pytest
-from cli_test_utils import run_prune
+from job_test_utils import run_prune
 from tiny_bert import pair_rows, single_rows, write_csv
 
 from smp_keras.pruning import run_dir as rd

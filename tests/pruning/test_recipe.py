@@ -15,10 +15,11 @@ import shutil
 import keras
 import numpy as np
 import pytest
-from cli_test_utils import Interrupt, make_config, run_prune
+from job_test_utils import Interrupt, make_config, run_prune
 from tiny_bert import FILLER, NEGATIVE, POSITIVE, write_csv
 
 import smpcore
+from smp_keras.pruning import checkpoint
 from smp_keras.pruning import run_dir as rd
 from smp_keras.pruning.data import (
     batch_indices,
@@ -172,10 +173,10 @@ def test_a_resumed_run_keeps_its_best_checkpoint(
     forged = tmp_path / "forged"
     shutil.copytree(config.run_dir(), forged)
     path = os.path.join(forged, rd.CHECKPOINT)
-    arrays, meta = rd.load_checkpoint(path)
+    arrays, meta = checkpoint.read_file(path)
     assert meta["best"] is not None and meta["best"]["step"] <= 6
     del arrays["best_0"]
-    rd.save_checkpoint(path, arrays, meta)
+    checkpoint.write_file(path, arrays, meta)
     with pytest.raises(rd.RunDirectoryError, match="best_0"):
         run_prune(tiny_config(output_dir=str(forged), **HOLD))
     # The intact one resumes to the uninterrupted run's selection.

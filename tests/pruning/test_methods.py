@@ -40,7 +40,9 @@ def test_the_job_builds_what_the_record_says(name, tiny_config):
     from smp_keras.model_utils import masked_layers
     from smp_keras.pruning.model import load_job_backbone
 
-    settings = {"reg_weight": 10.0} if name == "soft-movement" else {}
+    settings = (
+        {"regularization_weight": 10.0} if name == "soft-movement" else {}
+    )
     config = tiny_config(method=name, **settings)
     method = config.method_spec
     backbone = load_job_backbone(config.model, config)
