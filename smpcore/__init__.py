@@ -5,8 +5,9 @@ Without Fine-Tuning", ACL 2023, arXiv:2210.06210) adapts a frozen
 pre-trained model to a task only by learning which weights to keep. This
 package holds the method's framework-free parts: masks from scores, budget
 allocation between matrices, schedules, the score regulariser, label-word
-heads, mask artifacts and reports. It imports NumPy and the standard library
-only; the Keras frontend lives in ``smp_keras``.
+heads, mask artifacts and reports; and, beside SMP, N:M structured masks
+(``nm_mask``) and Wanda scores and masks (``wanda_mask``). It imports NumPy
+and the standard library only; the Keras frontend lives in ``smp_keras``.
 
 Vocabulary: *density* is the fraction of weights kept; ``sparsity = 1 -
 density``. A mask of density ``v`` over ``n`` weights keeps exactly
@@ -49,23 +50,29 @@ from smpcore.schedules import (
     regularization_schedule,
     threshold_schedule,
 )
+from smpcore.structured import is_nm_mask, nm_mask, nm_structure
+from smpcore.wanda import activation_norms, wanda_mask, wanda_scores
 
 __all__ = [
     "FORMAT_VERSION",
     "MAGIC",
     "MAX_ENTRIES",
+    "activation_norms",
     "atomic_write",
     "constant_schedule",
     "cubic_density_schedule",
     "embedding_label_head",
     "format_sparsity_report",
     "global_densities",
+    "is_nm_mask",
     "label_word_ids",
     "load_masks_file",
     "load_reference_masks",
     "magnitude_mask",
     "mean_sigmoid_scores",
     "mlm_label_head",
+    "nm_mask",
+    "nm_structure",
     "pack_masks",
     "pack_reference_masks",
     "regularization_schedule",
@@ -84,6 +91,8 @@ __all__ = [
     "uniform_densities",
     "unpack_masks",
     "unpack_reference_masks",
+    "wanda_mask",
+    "wanda_scores",
 ]
 
 __version__ = "0.1.0"

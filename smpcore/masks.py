@@ -94,6 +94,25 @@ def _topk_flat(flat: np.ndarray, k: int) -> np.ndarray:
     return mask
 
 
+def _topk_rows(rows: np.ndarray, k: int) -> np.ndarray:
+    """Top-`k` mask of every row of a 2-D array, ties broken by lowest index.
+
+    The row-wise form of :func:`_topk_flat`, vectorised over the rows: one
+    selection along the rows finds each row's k-th largest score, and the
+    lowest-index ties fill each row's remaining slots. Used by the N:M and
+    Wanda masks, which rank within groups and within output units.
+    """
+    width = rows.shape[1]
+    if k == 0 or k == width:
+        return np.full(rows.shape, k > 0, dtype=bool)
+    kth = np.partition(rows, width - k, axis=1)[:, width - k, None]
+    mask = rows > kth
+    missing = k - np.count_nonzero(mask, axis=1, keepdims=True)
+    ties = rows == kth
+    mask |= ties & (np.cumsum(ties, axis=1) <= missing)
+    return mask
+
+
 def topk_mask(scores: Any, density: float) -> np.ndarray:
     """Keeps the `density` fraction of entries with the largest scores.
 

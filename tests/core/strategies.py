@@ -13,24 +13,34 @@ densities = st.floats(min_value=0.0, max_value=1.0)
 small_shapes = hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=6)
 
 
-def _elements(dtype: type) -> st.SearchStrategy[float]:
+def float_elements(
+    dtype: type, bound: float | None = None
+) -> st.SearchStrategy[float]:
     """Finite floats of `dtype`, often small integers and signed zeros so
-    that ties are common."""
-    width = _WIDTHS[dtype]
+    that ties are common; within ``[-bound, bound]`` if given (then float16
+    values without subnormals, exact in every dtype and in products)."""
+    floats = (
+        st.floats(allow_nan=False, allow_infinity=False, width=_WIDTHS[dtype])
+        if bound is None
+        else st.floats(-bound, bound, allow_subnormal=False, width=16)
+    )
     return st.one_of(
         st.sampled_from([0.0, -0.0, 1.0, -1.0, 0.5, 2.0]),
         st.integers(-3, 3).map(float),
-        st.floats(allow_nan=False, allow_infinity=False, width=width),
+        floats,
     )
 
 
 @st.composite
 def score_arrays(
-    draw: st.DrawFn, shape: st.SearchStrategy = small_shapes
+    draw: st.DrawFn,
+    shape: st.SearchStrategy = small_shapes,
+    bound: float | None = None,
 ) -> np.ndarray:
     """Finite float16/32/64 arrays of small shapes, with many ties."""
     dtype = draw(st.sampled_from(FLOAT_DTYPES))
-    return draw(hnp.arrays(dtype, draw(shape), elements=_elements(dtype)))
+    elements = float_elements(dtype, bound)
+    return draw(hnp.arrays(dtype, draw(shape), elements=elements))
 
 
 @st.composite
@@ -50,3 +60,43 @@ def stable_topk_oracle(scores: np.ndarray, k: int) -> np.ndarray:
     mask = np.zeros(flat.size, dtype=bool)
     mask[np.argsort(-flat, kind="stable")[:k]] = True
     return mask.reshape(np.shape(scores))
+
+
+@st.composite
+def nm_structures(draw: st.DrawFn, max_m: int = 8) -> tuple[int, int]:
+    """Pairs ``(n, m)`` with ``1 <= n <= m <= max_m``."""
+    m = draw(st.integers(1, max_m))
+    return draw(st.integers(1, m)), m
+
+
+@st.composite
+def nm_masks(draw: st.DrawFn, max_m: int = 8) -> tuple[np.ndarray, int, int]:
+    """Exact N:M bool masks along axis 0, built without `nm_mask`: a random
+    ranking of every group keeps its `n` first entries. Returns
+    ``(mask, n, m)``."""
+    n, m = draw(nm_structures(max_m))
+    groups = draw(st.integers(0, 5))
+    rest = draw(
+        hnp.array_shapes(min_dims=0, max_dims=2, min_side=0, max_side=5)
+    )
+    seed = draw(st.integers(0, 2**32 - 1))
+    keys = np.random.default_rng(seed).random((groups, m, *rest))
+    ranks = keys.argsort(axis=1, kind="stable").argsort(axis=1, kind="stable")
+    return (ranks < n).reshape(groups * m, *rest), n, m
+
+
+def stable_nm_oracle(scores: np.ndarray, n: int, m: int) -> np.ndarray:
+    """Independent N:M mask along axis 0: :func:`stable_topk_oracle` on each
+    group of `m` rows of each column, in Python loops; a last group of
+    ``r < m`` rows keeps ``min(n, r)``."""
+    columns = scores.reshape(scores.shape[0], -1) if scores.size else None
+    mask = np.zeros(scores.shape, dtype=bool)
+    if columns is None:
+        return mask
+    flat = mask.reshape(columns.shape)
+    for column in range(columns.shape[1]):
+        for start in range(0, columns.shape[0], m):
+            group = columns[start : start + m, column]
+            kept = stable_topk_oracle(group, min(n, group.size))
+            flat[start : start + m, column] = kept
+    return mask

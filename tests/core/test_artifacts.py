@@ -27,7 +27,7 @@ from smpcore import (
     unpack_reference_masks,
 )
 
-from .strategies import bool_masks
+from .strategies import bool_masks, nm_masks
 
 mask_dicts = st.dictionaries(
     st.text(min_size=1, max_size=12), bool_masks(), max_size=4
@@ -155,6 +155,119 @@ def test_pack_rejects_bad_masks(masks: object, error: type, match: str) -> None:
         pack_masks(masks)  # type: ignore[arg-type]
 
 
+# --- N:M codec ----------------------------------------------------------------
+
+
+@given(nm_masks(max_m=34))
+def test_nm_masks_round_trip_and_use_nm_rank_when_smaller(case: tuple) -> None:
+    mask, n, m = case
+    data = pack_masks({"w": mask})
+    assert_same_masks(unpack_masks(data), {"w": mask})
+    (entry,) = split(data)[0]["masks"]
+    assert entry["length"] <= (mask.size + 7) // 8
+    if entry["codec"] == "nm-rank":
+        # The smallest group size the mask is exact N:M for, at its density.
+        assert smpcore.is_nm_mask(mask, entry["n"], entry["m"])
+        assert entry["n"] / entry["m"] == n / m and entry["m"] <= m
+        assert 1 <= entry["n"] < entry["m"] <= 32
+
+
+@pytest.mark.parametrize(("n", "m"), [(2, 4), (4, 8), (1, 4), (2, 8)])
+def test_nm_rank_is_near_the_entropy_floor(n: int, m: int) -> None:
+    scores = np.random.default_rng(2).standard_normal((768, 3072))
+    mask = smpcore.nm_mask(scores, n, m)
+    header, payload = split(pack_masks({"w": mask}))
+    (entry,) = header["masks"]
+    assert (entry["codec"], entry["n"], entry["m"]) == ("nm-rank", n, m)
+    floor_bits = mask.size // m * math.log2(math.comb(m, n))
+    assert len(payload) * 8 <= 1.10 * floor_bits
+    assert len(payload) * 8 <= 1.02 * floor_bits + 8  # within 2%, measured
+    assert_same_masks(unpack_masks(pack_masks({"w": mask})), {"w": mask})
+
+
+def test_nm_codec_choice() -> None:
+    eye = np.eye(4, dtype=bool)  # 1:4 along axis 0: 4 groups of 2 bits
+    one_of_two = np.tile([[True], [False]], (4, 6))  # also 2:4, 4:8, ...
+    along_rows = np.tile([True, False], (6, 4))  # N:M along axis 1 only
+    tiny = np.array([True, False])  # 1:2, one bit: no smaller than packbits
+    masks = {"eye": eye, "one_of_two": one_of_two, "rows": along_rows}
+    masks |= {"tiny": tiny, "big_m": np.tile(np.eye(64, dtype=bool), (1, 2))}
+    data = pack_masks(masks)
+    entries = {e["name"]: e for e in split(data)[0]["masks"]}
+    assert (
+        entries["eye"]["codec"] == "nm-rank" and entries["eye"]["length"] == 1
+    )
+    assert (entries["one_of_two"]["n"], entries["one_of_two"]["m"]) == (1, 2)
+    assert entries["rows"]["codec"] == "packbits"
+    assert entries["tiny"]["codec"] == "packbits"
+    assert entries["big_m"]["codec"] == "elias-fano"  # 1:64: m > 32
+    assert_same_masks(unpack_masks(data), masks)
+
+
+def test_masks_that_are_not_nm_are_written_as_before() -> None:
+    # Bytes written by smpcore before the N:M codec existed.
+    i = np.arange(60 * 40)
+    masks = {
+        "sparse": (i * 7919 % 101 < 3).reshape(60, 40),
+        "dense": (i * 7919 % 101 < 50).reshape(60, 40),
+        "mostly_ones": (i * 7919 % 101 >= 2).reshape(60, 40),
+        "half": np.array([True, False] * 4),
+        "empty": np.zeros((0, 3), bool),
+    }
+    digest = hashlib.sha256(pack_masks(masks)).hexdigest()
+    assert digest == (
+        "04a739e107f86aa168dbee6ff1a2528d8210570856247fe48fb216e04db5775d"
+    )
+
+
+def test_artifacts_written_before_the_nm_codec_still_load() -> None:
+    # pack_masks({"eye": np.eye(4, dtype=bool), "q": [[1, 0], [0, 1]]}) by
+    # smpcore before the N:M codec: both masks in packbits.
+    old = bytes.fromhex(
+        "89534d504d41534b01000000d60000007b227061796c6f61645f6c656e677468223a"
+        "20332c20226d61736b73223a205b7b226e616d65223a2022657965222c2022736861"
+        "7065223a205b342c20345d2c20226b657074223a20342c2022636f646563223a2022"
+        "7061636b62697473222c20226f6666736574223a20302c20226c656e677468223a20"
+        "327d2c207b226e616d65223a202271222c20227368617065223a205b322c20325d2c"
+        "20226b657074223a20322c2022636f646563223a20227061636b62697473222c2022"
+        "6f6666736574223a20322c20226c656e677468223a20317d5d7d842190354bcec752"
+        "3ef681552a5383845db24633a369555b78030faf8b9faa00fe056d"
+    )
+    expected = {"eye": np.eye(4, dtype=bool), "q": np.eye(2, dtype=bool)}
+    assert_same_masks(unpack_masks(old), expected)
+    new = pack_masks(expected)
+    assert new != old and split(new)[0]["masks"][0]["codec"] == "nm-rank"
+    assert_same_masks(unpack_masks(new), expected)
+
+
+def _bad_nm_headers() -> list:
+    """(header, payload, message) for forged "nm-rank" entries."""
+    mask = smpcore.nm_mask(np.random.default_rng(3).random((48, 5)), 2, 4)
+    header, payload = split(pack_masks({"w": mask}))
+    (w,) = header["masks"]
+    assert w["codec"] == "nm-rank" and w["length"] == len(payload) == 20
+
+    def forged(**fields: object) -> dict:
+        return {**header, "masks": [{**w, **fields}]}
+
+    ones = b"\xff" * 8 + payload[8:]  # first block: 2**63 - 1 > 6**24
+    padded = payload[:-1] + bytes([payload[-1] | 1])
+    return [
+        (forged(n=0), payload, "N:M fields are invalid: n=0"),
+        (forged(n=4), payload, "N:M fields"),
+        (forged(m=33, n=2), payload, "N:M fields"),
+        (forged(m="4"), payload, "N:M fields"),
+        (forged(n=True), payload, "N:M fields"),
+        (forged(m=5), payload, r"N:M fields .*shape=\(48, 5\)"),
+        (forged(shape=[44, 5], kept=110), payload, "N:M payload"),
+        (forged(shape=[]), payload, "N:M fields"),
+        (forged(n=1, kept=60), payload, "N:M payload has 20 bytes"),
+        (forged(kept=119), payload, "kept count"),
+        (header, ones, "beyond its range"),
+        (header, padded, "padding"),
+    ]
+
+
 # --- corruption -------------------------------------------------------------
 
 
@@ -265,7 +378,9 @@ def _bad_headers() -> list:
     return cases
 
 
-@pytest.mark.parametrize(("header", "payload", "match"), _bad_headers())
+@pytest.mark.parametrize(
+    ("header", "payload", "match"), _bad_headers() + _bad_nm_headers()
+)
 def test_inconsistent_headers_are_rejected(
     header: object, payload: bytes, match: str
 ) -> None:

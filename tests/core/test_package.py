@@ -24,6 +24,8 @@ MODULES = [
     "smpcore.regularizers",
     "smpcore.report",
     "smpcore.schedules",
+    "smpcore.structured",
+    "smpcore.wanda",
 ]
 PUBLIC_MODULES = [
     m
