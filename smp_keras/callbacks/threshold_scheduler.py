@@ -38,6 +38,7 @@ class ThresholdScheduler(StepCallback):
             of training), or the schedule returns an invalid threshold.
 
     Example:
+    >>> import keras
     >>> import numpy as np
     >>> model = keras.Sequential([keras.Input((8,)), MaskedDense(
     ...     4, pruning_method="sigmoid_threshold")])

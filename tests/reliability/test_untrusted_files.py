@@ -588,7 +588,7 @@ CONFIG_CASES = {
     "string for a number": r"`density` must be a real number",
     "float for an int": r"`steps` must be an int",
     "string for a bool": r"`overwrite` must be a bool",
-    "number for paths": r"`data_files` must be a non-empty mapping",
+    "number for paths": r"`data_files` must be a mapping",
     "unknown method": r"`method` must be one of",
     "unknown top-level key": r"unknown: \['evil'\]",
     "missing top-level key": r"Missing: \['resolved'\]",
