@@ -49,6 +49,7 @@ _LAZY = {
     "make_distiller": "smp_keras.objective",
     "regularization_term": "smp_keras.objective",
     "set_regularization_weight": "smp_keras.objective",
+    "nm_mask": "smp_keras.ops",
     "order_keys": "smp_keras.ops",
     "straight_through": "smp_keras.ops",
     "topk_mask": "smp_keras.ops",
@@ -70,6 +71,7 @@ __all__ = [
     "masked_layers",
     "matrix_group",
     "named_masked_layers",
+    "nm_mask",
     "ops",
     "order_keys",
     "override_masks",
@@ -107,7 +109,12 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         regularization_term,
         set_regularization_weight,
     )
-    from smp_keras.ops import order_keys, straight_through, topk_mask
+    from smp_keras.ops import (
+        nm_mask,
+        order_keys,
+        straight_through,
+        topk_mask,
+    )
 
 
 def __getattr__(name: str) -> Any:

@@ -11,6 +11,7 @@ how many layers the Python session created before.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -191,9 +192,10 @@ def mask_mismatches(
     """Every reason `masks` cannot be loaded into `layers`, one line each.
 
     Names missing on either side, shapes that differ, magnitude layers
-    (which take no mask) and sigmoid-threshold masks below the layer's
-    floor. An empty list means :meth:`MaskedDense.set_mask` accepts every
-    mask.
+    (which take no mask), masks that are not N:M for a layer with a
+    `structure` (all-ones masks excepted) and sigmoid-threshold masks below
+    the layer's floor. An empty list means :meth:`MaskedDense.set_mask`
+    accepts every mask.
 
     Args:
         layers: `{name: MaskedDense}`, e.g. :func:`named_masked_layers`.
@@ -212,6 +214,16 @@ def mask_mismatches(
             problems.append(
                 f"{name!r} uses pruning_method='magnitude', whose mask "
                 "follows from the kernel and cannot be assigned"
+            )
+        elif (
+            layer.structure is not None
+            and not mask.all()
+            and not smpcore.is_nm_mask(mask, *layer.structure)
+        ):
+            problems.append(
+                f"{name!r} has structure='{layer.structure[0]}:"
+                f"{layer.structure[1]}' and the file's mask is not "
+                f"{layer.structure[0]}:{layer.structure[1]} along its inputs"
             )
         elif layer.pruning_method == "sigmoid_threshold":
             kept = int(np.count_nonzero(mask))
@@ -329,7 +341,9 @@ def override_masks(
     - `"dense"`: every weight kept (e.g. to embed label words with the
       dense model);
     - a density `d` in `[0, 1]`: each matrix keeps its `round(d · n)`
-      largest `|W|` (the magnitude mask, the zero-order baseline).
+      largest `|W|` (the magnitude mask, the zero-order baseline); a layer
+      with an N:M `structure` keeps the `n` largest `|W|` of every group
+      of `m` inputs, and `d` must then be its `n / m` (or 1.0).
 
     Masks are set through the layers' own :meth:`MaskedDense.set_mask`
     (magnitude layers: `set_density`; a sigmoid-threshold floor is lifted
@@ -344,7 +358,8 @@ def override_masks(
         The number of weights kept.
 
     Raises:
-        ValueError: For any other `masks`.
+        ValueError: For any other `masks`, or a density that an N:M layer
+            cannot take (nothing is changed then).
 
     Example:
         >>> model = keras.Sequential([keras.Input((4,)), MaskedDense(4)])
@@ -364,6 +379,21 @@ def override_masks(
                 f"masks={masks!r}"
             )
         density = check_density(masks, "masks")
+        wrong = [
+            f"{layer.name} ({layer.structure[0]}:{layer.structure[1]})"
+            for layer in masked_layers(model)
+            if layer.structure is not None
+            and density != 1.0
+            and not math.isclose(
+                density, layer.structure[0] / layer.structure[1], rel_tol=1e-6
+            )
+        ]
+        if wrong:
+            raise ValueError(
+                "N:M layers keep exactly n/m of their weights, so `masks` "
+                f"must be their n/m or 1.0. Received: masks={masks!r} for "
+                f"layers {wrong}"
+            )
     saved = []
     kept = 0
     try:
@@ -374,8 +404,13 @@ def override_masks(
                 kept += layer.kept
                 continue
             shape = tuple(layer.kernel.shape)
-            if dense:
+            if dense or density == 1.0:
                 mask = np.ones(shape, bool)
+            elif layer.structure is not None:
+                kernel = keras.ops.convert_to_numpy(layer.kernel)
+                mask = smpcore.nm_mask(
+                    np.abs(kernel.astype("float32")), *layer.structure
+                )
             else:
                 kernel = keras.ops.convert_to_numpy(layer.kernel)
                 mask = smpcore.magnitude_mask(kernel.astype("float32"), density)

@@ -50,7 +50,13 @@ from smpcore.schedules import (
     regularization_schedule,
     threshold_schedule,
 )
-from smpcore.structured import is_nm_mask, nm_mask, nm_structure
+from smpcore.structured import (
+    check_nm,
+    check_structure,
+    is_nm_mask,
+    nm_mask,
+    nm_structure,
+)
 from smpcore.wanda import activation_norms, wanda_mask, wanda_scores
 
 __all__ = [
@@ -64,6 +70,8 @@ __all__ = [
     "embedding_label_head",
     "format_sparsity_report",
     "global_densities",
+    "check_nm",
+    "check_structure",
     "is_nm_mask",
     "label_word_ids",
     "load_masks_file",

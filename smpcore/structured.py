@@ -34,6 +34,8 @@ from smpcore.masks import _checked_scores, _topk_rows
 from smpcore.validation import as_bool_array, check_bool, check_int
 
 __all__ = [
+    "check_nm",
+    "check_structure",
     "is_nm_mask",
     "nm_mask",
     "nm_structure",
@@ -42,8 +44,26 @@ __all__ = [
 _NM_TEXT = re.compile(r"\s*(\d+)\s*:\s*(\d+)\s*", re.ASCII)
 
 
-def _checked_nm(n: Any, m: Any, name: str = "") -> tuple[int, int]:
-    """Checks ``1 <= n <= m``; errors name `name` if given, else n and m."""
+def check_nm(n: Any, m: Any, name: str = "") -> tuple[int, int]:
+    """Checks an N:M pair: ints with ``1 <= n <= m``.
+
+    Args:
+        n: Entries kept per group.
+        m: Group size.
+        name: The parameter the pair came from (errors say ``name[0]``,
+            ``name[1]``); empty means the errors name `n` and `m`.
+
+    Returns:
+        ``(n, m)`` as Python ints.
+
+    Raises:
+        TypeError: If `n` or `m` is not an int.
+        ValueError: If not ``1 <= n <= m``.
+
+    Example:
+        >>> check_nm(2, 4)
+        (2, 4)
+    """
     n = check_int(n, f"{name}[0]" if name else "n", minimum=1)
     m = check_int(m, f"{name}[1]" if name else "m", minimum=1)
     if n > m:
@@ -99,10 +119,26 @@ def nm_structure(text: str) -> tuple[int, int]:
     return _parsed_nm(text, "text")
 
 
-def _checked_structure(
-    structure: Any, name: str = "structure"
-) -> tuple[int, int]:
-    """An ``(n, m)`` pair or an ``"N:M"`` string, checked, as ``(n, m)``."""
+def check_structure(structure: Any, name: str = "structure") -> tuple[int, int]:
+    """Checks an N:M structure given as ``(n, m)`` or as ``"N:M"``.
+
+    Args:
+        structure: An ``(n, m)`` pair (tuple or list) or a string such as
+            ``"2:4"`` (:func:`nm_structure`).
+        name: The parameter's name, for error messages.
+
+    Returns:
+        ``(n, m)`` as Python ints with ``1 <= n <= m``.
+
+    Raises:
+        TypeError: If `structure` is neither a pair nor a str.
+        ValueError: If it is not of the form ``"N:M"`` or not
+            ``1 <= n <= m``.
+
+    Example:
+        >>> check_structure("2:4"), check_structure((4, 8))
+        ((2, 4), (4, 8))
+    """
     if isinstance(structure, str):
         return _parsed_nm(structure, name)
     if not isinstance(structure, tuple | list) or len(structure) != 2:
@@ -110,7 +146,7 @@ def _checked_structure(
             f"`{name}` must be an (n, m) pair or a string 'N:M'. Received: "
             f"{name}={structure!r}"
         )
-    return _checked_nm(structure[0], structure[1], name)
+    return check_nm(structure[0], structure[1], name)
 
 
 def _moved(array: np.ndarray, axis: Any, name: str) -> tuple[np.ndarray, int]:
@@ -201,7 +237,7 @@ def nm_mask(
                [0, 0]])
     """
     scores = _checked_scores(scores)
-    n, m = _checked_nm(n, m)
+    n, m = check_nm(n, m)
     return _nm_mask(scores, n, m, axis, partial, "scores")
 
 
@@ -240,7 +276,7 @@ def is_nm_mask(
         False
     """
     mask = as_bool_array(mask, "mask")
-    n, m = _checked_nm(n, m)
+    n, m = check_nm(n, m)
     partial = check_bool(partial, "partial")
     groups, tail = _groups(_moved(mask, axis, "mask")[0], m)
     if tail.shape[1] and not partial:

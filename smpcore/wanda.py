@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from smpcore.masks import _checked_scores, _topk_rows, topk_count, topk_mask
-from smpcore.structured import _checked_structure, _nm_mask
+from smpcore.structured import _nm_mask, check_structure
 from smpcore.validation import check_choice, check_density, type_error
 
 __all__ = [
@@ -166,7 +166,7 @@ def wanda_mask(
             f"Received: density={density!r}, structure={structure!r}"
         )
     if structure is not None:
-        n, m = _checked_structure(structure)
+        n, m = check_structure(structure)
         if per != "output":
             raise ValueError(
                 "`per` must be 'output' with an N:M `structure`. "

@@ -66,6 +66,17 @@ class SparsityScheduler(StepCallback):
       score matrix to NumPy at each update (about 340 MB for BERT-base),
       so use `update_every` of 10 or more.
 
+    N:M layers (`MaskedDense(..., structure="2:4")`) keep a fixed density
+    `n / m` from step 0, so the density schedule does not apply to them:
+    with `"uniform"` they are set to `n / m` (in `densities`) and the
+    schedule drives the other layers (the logged `"density"` is the
+    schedule's value). This is how N:M sparsity is trained in the
+    literature (SR-STE, Zhou et al., ICLR 2021: the target N:M from the
+    start); the scores still learn *which* `n` of each `m` weights are
+    kept, and the regulariser weight is shared among all layers with
+    scores as above. `"smp_s"` and `"global"` move budget between layers,
+    which an N:M layer cannot take: they raise at the start of training.
+
     The step counter lives in the callback (`self.step`). With
     `initial_step=None` it starts from the optimizer's `iterations` when
     training begins, so a resumed model (restored with its optimizer)
@@ -96,8 +107,10 @@ class SparsityScheduler(StepCallback):
         TypeError: If a schedule is not callable or an argument has the
             wrong type.
         ValueError: If `allocation` is unknown or a number is out of range;
-            during training, if a schedule returns a value out of range
-            (a density outside `[0, 1]`, a negative or NaN λ).
+            at the start of training, if `allocation` is `"smp_s"` or
+            `"global"` and the model has N:M layers; during training, if a
+            schedule returns a value out of range (a density outside
+            `[0, 1]`, a negative or NaN λ).
 
     Example:
     >>> import numpy as np
@@ -167,6 +180,7 @@ class SparsityScheduler(StepCallback):
             raise ValueError(
                 "SparsityScheduler found no MaskedDense layer in the model."
             )
+        self._check_structures()
         if self.allocation == "smp_s":
             no_scores = [
                 n for n, lay in self._layers.items() if lay.scores is None
@@ -227,6 +241,7 @@ class SparsityScheduler(StepCallback):
         model = self.model  # On JAX, this syncs the training state back.
         if not self._layers:
             self._layers = named_masked_layers(model)
+            self._check_structures()
         density = check_real(
             self.density_schedule(step), "density_schedule(step)", low=0, high=1
         )
@@ -250,11 +265,27 @@ class SparsityScheduler(StepCallback):
         self._last_update = step
         return self.densities
 
+    def _check_structures(self) -> None:
+        structured = [
+            name for name, lay in self._layers.items() if lay.structure
+        ]
+        if structured and self.allocation != "uniform":
+            raise ValueError(
+                f"allocation={self.allocation!r} shares one density budget "
+                "between layers, but N:M layers keep a fixed density n/m: "
+                "use allocation='uniform' (or no structure). N:M layers: "
+                f"{structured}"
+            )
+
     def _allocate(self, density: float) -> dict[str, float]:
         layers = self._layers
         sizes = {name: layer.kernel_size for name, layer in layers.items()}
         if self.allocation == "uniform":
-            return smpcore.uniform_densities(sizes, density)
+            densities = smpcore.uniform_densities(sizes, density)
+            for name, layer in layers.items():
+                if layer.structure:  # fixed at n/m (see the class docstring)
+                    densities[name] = layer.structure[0] / layer.structure[1]
+            return densities
         if self.allocation == "smp_s":
             statistics = kops.convert_to_numpy(
                 kops.stack(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import keras
@@ -11,12 +12,15 @@ from keras import ops as kops
 from keras.layers import InputSpec
 
 from smp_keras import ops
+from smpcore import check_structure, is_nm_mask
 from smpcore.masks import topk_count
 from smpcore.validation import check_density, check_real
 
 __all__ = ["MaskedDense", "PRUNING_METHODS"]
 
 PRUNING_METHODS = ("topk", "threshold", "sigmoid_threshold", "magnitude")
+#: The methods that take an N:M `structure` (a fixed count per group).
+_STRUCTURED_METHODS = ("topk", "magnitude")
 #: Largest finite float32: thresholds and weights live in float32 variables.
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
@@ -90,6 +94,20 @@ class MaskedDense(keras.layers.Layer):
       baseline); the layer has no scores and nothing learns unless
       `kernel_trainable=True`.
 
+    N:M structure (`structure="2:4"` or `(2, 4)`, with `"topk"` or
+    `"magnitude"`): the mask keeps the `n` largest scores (or `|kernel|`)
+    of every group of `m` consecutive inputs of each output unit,
+    :func:`smp_keras.ops.nm_mask` (equal to :func:`smpcore.nm_mask`, ties
+    to the lowest index), the layout of 2:4 sparse tensor cores. The
+    input dimension must be a multiple of `m`. The straight-through
+    gradient is the same, so the scores learn *which* `n` of each `m` to
+    keep. The density is fixed at `n / m` from the first step, as in N:M
+    training (SR-STE, Zhou et al., ICLR 2021): :meth:`set_density` accepts
+    only `n / m` or 1.0 (every weight kept, as for
+    :func:`smp_keras.override_masks` with `"dense"`), and
+    :class:`smp_keras.SparsityScheduler` leaves such layers at `n / m`.
+    The threshold methods take no structure.
+
     A score that became NaN never keeps its weight unless nothing else is
     left to keep: top-k ranks NaN below every number (see
     :func:`smp_keras.ops.topk_mask`; the count stays exact) and the
@@ -133,7 +151,8 @@ class MaskedDense(keras.layers.Layer):
         kernel_initializer: Initializer of the kernel.
         bias_initializer: Initializer of the bias.
         density: Initial fraction of weights kept, in `[0, 1]` (`"topk"` and
-            `"magnitude"`).
+            `"magnitude"`); `None` means 1.0, or `n / m` with a `structure`
+            (which accepts only `n / m` or 1.0).
         threshold: Initial threshold of `"threshold"` (any finite real) and
             `"sigmoid_threshold"` (in `(0, 1)`); `None` means 0.0 and 0.5
             respectively (both keep the entries with positive scores).
@@ -143,13 +162,18 @@ class MaskedDense(keras.layers.Layer):
             `"query"`, `"intermediate"`): SMP-S shares one budget among the
             layers of a type (:func:`smp_keras.callbacks.matrix_group`).
             Saved in the config; `None` groups layers by their name.
+        structure: Optional N:M structure, an `(n, m)` pair or a string
+            `"n:m"` with `1 <= n <= m` (e.g. `"2:4"`); saved in the config
+            as `"n:m"`. `None` (the default) is unstructured.
         **kwargs: Base layer arguments (`name`, `dtype`, ...).
 
     Raises:
         TypeError: If an argument has the wrong type (e.g. `units` not an
             int, `pruning_method` not a str, `use_bias` not a bool).
         ValueError: If an argument is out of range or names no known
-            method, activation or initializer.
+            method, activation or initializer; if a `structure` comes with
+            a threshold method or a `density` other than `n / m` or 1.0;
+            at build, if the input dimension is not a multiple of `m`.
 
     Input shape:
         Tensor of shape `(..., input_dim)` (rank 1 or more).
@@ -165,6 +189,10 @@ class MaskedDense(keras.layers.Layer):
     (2, 4)
     >>> int(layer.mask().sum())  # round(0.25 * 32)
     8
+    >>> nm = MaskedDense(4, structure="2:4")
+    >>> _ = nm(np.ones((2, 8), "float32"))
+    >>> nm.density, nm.mask()[:4, 0].tolist()  # zero scores: lowest indices
+    (0.5, [True, True, False, False])
     """
 
     def __init__(
@@ -177,10 +205,11 @@ class MaskedDense(keras.layers.Layer):
         score_initializer: Any = "zeros",
         kernel_initializer: Any = "glorot_uniform",
         bias_initializer: Any = "zeros",
-        density: float = 1.0,
+        density: float | None = None,
         threshold: float | None = None,
         min_density: float = 0.005,
         matrix_type: str | None = None,
+        structure: Any = None,
         **kwargs: Any,
     ) -> None:
         if isinstance(units, bool) or not isinstance(units, int | np.integer):
@@ -218,8 +247,13 @@ class MaskedDense(keras.layers.Layer):
                 "matrix_type=''"
             )
         self.matrix_type = matrix_type
+        self.structure = self._check_structure(structure)
         self._pending = {
-            "density": check_density(density),
+            "density": self._check_density(
+                (1.0 if structure is None else self._nm_density)
+                if density is None
+                else density
+            ),
             "threshold": self._check_threshold(
                 _default_threshold(pruning_method, threshold)
             ),
@@ -240,6 +274,14 @@ class MaskedDense(keras.layers.Layer):
                 f"known. Received: input_shape={input_shape}"
             )
         shape = (int(input_dim), self.units)
+        if self.structure is not None and shape[0] % self.structure[1]:
+            n, m = self.structure
+            raise ValueError(
+                f"MaskedDense layer '{self.name}' with structure='{n}:{m}' "
+                f"needs an input dimension that is a multiple of m={m} (N:M "
+                f"groups run along the kernel's input axis). Received: "
+                f"kernel shape {shape} (input_shape={input_shape})"
+            )
         self.kernel = self.add_weight(
             name="kernel",
             shape=shape,
@@ -296,6 +338,38 @@ class MaskedDense(keras.layers.Layer):
 
     # === Setters and getters ===
 
+    def _check_structure(self, structure: Any) -> tuple[int, int] | None:
+        if structure is None:
+            return None
+        n, m = check_structure(structure, "structure")
+        if self.pruning_method not in _STRUCTURED_METHODS:
+            raise ValueError(
+                f"`structure` applies to pruning_method in "
+                f"{_STRUCTURED_METHODS} only: a threshold keeps no fixed "
+                f"count per group. Received: structure={structure!r}, "
+                f"pruning_method={self.pruning_method!r}"
+            )
+        return n, m
+
+    def _check_density(self, value: Any) -> float:
+        """A density; with a structure, exactly `n / m` or 1.0."""
+        value = check_density(value)
+        if self.structure is None or value == 1.0:
+            return value
+        if math.isclose(value, self._nm_density, rel_tol=1e-6):
+            return self._nm_density  # exact, also from a float32 variable
+        n, m = self.structure
+        raise ValueError(
+            f"MaskedDense layer '{self.name}' has structure='{n}:{m}': its "
+            f"density is fixed at n/m={self._nm_density:g} (or 1.0, every "
+            f"weight kept). Received: density={value!r}"
+        )
+
+    @property
+    def _nm_density(self) -> float:
+        n, m = self.structure
+        return n / m
+
     def _check_threshold(self, value: Any) -> float:
         if self.pruning_method == "sigmoid_threshold":
             return check_real(
@@ -319,14 +393,19 @@ class MaskedDense(keras.layers.Layer):
         values up without recompiling. Before the layer is built, the value
         is stored and applied at build time.
 
+        A layer with an N:M `structure` has a fixed density: it accepts
+        `n / m` (its N:M mask) or 1.0 (every weight kept, e.g. the dense
+        model of :func:`smp_keras.override_masks`), nothing else.
+
         Args:
             value: Fraction kept, a real number in `[0, 1]`.
 
         Raises:
             TypeError: If `value` is not a real number.
-            ValueError: If `value` is not in `[0, 1]`.
+            ValueError: If `value` is not in `[0, 1]`, or the layer has a
+                structure and `value` is neither `n / m` nor 1.0.
         """
-        value = check_density(value)
+        value = self._check_density(value)
         if not self.built:
             self._pending["density"] = value
             return
@@ -343,14 +422,20 @@ class MaskedDense(keras.layers.Layer):
         above or below the current threshold. This is how saved masks are
         loaded (:func:`smp_keras.load_masks`).
 
+        A layer with an N:M `structure` takes an exact N:M mask
+        (:func:`smpcore.is_nm_mask` along the input axis; density `n / m`)
+        or the all-ones mask (density 1.0); any other mask raises, since
+        no N:M mask function can give it.
+
         Args:
             mask: A boolean (or 0/1) array of the kernel's shape.
 
         Raises:
             ValueError: If the shape differs, the layer uses
                 `pruning_method="magnitude"` (its mask follows from the
-                kernel), or a `"sigmoid_threshold"` mask keeps fewer than
-                the `min_density` floor.
+                kernel), a `"sigmoid_threshold"` mask keeps fewer than
+                the `min_density` floor, or a structured layer's mask is
+                neither N:M nor all ones.
         """
         self._check_built("set_mask")
         mask = np.asarray(mask).astype(bool)
@@ -367,6 +452,16 @@ class MaskedDense(keras.layers.Layer):
                 f"{self.pruning_method!r}"
             )
         kept = int(np.count_nonzero(mask))
+        if self.structure is not None and kept < mask.size:
+            n, m = self.structure
+            if not is_nm_mask(mask, n, m):
+                raise ValueError(
+                    f"MaskedDense layer '{self.name}' has structure="
+                    f"'{n}:{m}': `mask` must keep exactly {n} of every {m} "
+                    "inputs of each unit (or every weight). Received: a "
+                    f"mask keeping {kept} of {mask.size} weights that is "
+                    f"not {n}:{m}"
+                )
         if self.pruning_method == "topk":
             self.scores.assign(mask.astype("float32"))
             self._density.assign(kept / mask.size)
@@ -488,8 +583,14 @@ class MaskedDense(keras.layers.Layer):
 
     @property
     def density(self) -> float:
-        """The kept fraction last set (a Python float)."""
-        return float(self._current("density"))
+        """The kept fraction last set (a Python float; `n / m` exactly for
+        an N:M layer)."""
+        value = float(self._current("density"))
+        if self.structure is not None and math.isclose(
+            value, self._nm_density, rel_tol=1e-6
+        ):
+            return self._nm_density
+        return value
 
     @property
     def kept(self) -> int:
@@ -543,6 +644,8 @@ class MaskedDense(keras.layers.Layer):
 
     def _hard_mask(self) -> Any:
         """The float 0/1 mask of the current weights (no gradient)."""
+        if self.structure is not None:
+            return self._nm_hard_mask()
         if self.pruning_method == "magnitude":
             return ops.topk_mask(
                 kops.stop_gradient(kops.abs(self.kernel)), self._kept
@@ -559,6 +662,17 @@ class MaskedDense(keras.layers.Layer):
         if self._min_kept > 0:
             mask = kops.maximum(mask, ops.topk_mask(scores, self._min_kept))
         return mask
+
+    def _nm_hard_mask(self) -> Any:
+        """The N:M mask of the scores (`|kernel|`), or all ones at density
+        1.0 (`kept` is then the kernel size)."""
+        values = self.kernel if self.scores is None else self.scores
+        values = kops.stop_gradient(kops.cast(values, "float32"))
+        if self.scores is None:
+            values = kops.abs(values)
+        mask = ops.nm_mask(values, *self.structure)
+        dense = kops.cast(self._kept >= self.kernel_size, "float32")
+        return kops.maximum(mask, dense)
 
     def masked_kernel(self) -> Any:
         """Returns `kernel * mask` with the straight-through gradient.
@@ -745,4 +859,6 @@ class MaskedDense(keras.layers.Layer):
         }
         if self.matrix_type is not None:  # configs of 0.1 stay loadable
             config["matrix_type"] = self.matrix_type
+        if self.structure is not None:
+            config["structure"] = "{}:{}".format(*self.structure)
         return {**super().get_config(), **config}

@@ -66,3 +66,15 @@ def trainable_gradients(
 
 def to_numpy(x: Any) -> np.ndarray:
     return np.asarray(keras.ops.convert_to_numpy(x))
+
+
+def assert_straight_through(layer: Any, rng: np.random.Generator) -> Any:
+    """Checks dL/dS = (x^T delta) * W for a `MaskedDense` of 8 inputs and
+    6 units (whatever its mask); returns the score gradient."""
+    x = rng.normal(size=(7, 8)).astype("float32")
+    delta = rng.normal(size=(7, 6)).astype("float32")
+    layer.build((8,))
+    (grad,) = trainable_gradients(layer, x, delta)
+    expected = (x.T @ delta) * to_numpy(layer.kernel)
+    np.testing.assert_allclose(grad, expected, rtol=1e-4, atol=1e-5)
+    return grad

@@ -5,7 +5,12 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-from keras_backend_utils import jit_compile_flag, to_numpy, trainable_gradients
+from keras_backend_utils import (
+    assert_straight_through,
+    jit_compile_flag,
+    to_numpy,
+    trainable_gradients,
+)
 
 import smpcore
 from smp_keras import MaskedDense
@@ -216,13 +221,7 @@ def test_score_statistic_is_mean_sigmoid_over_temperature():
 @pytest.mark.parametrize("method", ["topk", "threshold", "sigmoid_threshold"])
 def test_straight_through_score_gradient(method, rng):
     """dL/dS = (x^T delta) * W, whatever the mask."""
-    layer = _layer(method, density=0.3, threshold=0.5)
-    x = rng.normal(size=(7, 8)).astype("float32")
-    delta = rng.normal(size=(7, 6)).astype("float32")
-    layer.build((8,))
-    (grad,) = trainable_gradients(layer, x, delta)
-    expected = (x.T @ delta) * to_numpy(layer.kernel)
-    np.testing.assert_allclose(grad, expected, rtol=1e-4, atol=1e-5)
+    assert_straight_through(_layer(method, density=0.3, threshold=0.5), rng)
 
 
 def test_movement_pruning_gradients(rng):
