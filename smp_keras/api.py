@@ -24,7 +24,9 @@ Names:
 - :func:`prune` -> :class:`PruneResult`; :func:`load_result` reads one
   back from a run directory;
 - :func:`evaluate`, :func:`export`, :func:`report`, :func:`demo`;
-- :func:`initialize_scores`: magnitude score initialisation of a model;
+- :func:`initialize_scores`: magnitude (or Wanda) score initialisation of
+  a model; :func:`activation_norms`: the calibration pass that measures
+  Wanda's input norms of every `MaskedDense`;
 - :class:`ScoreWeightAdam`: Adam with separate score/weight learning rates.
 
 Like :mod:`smp_keras`, the names are imported on first use: the settings
@@ -41,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 # Public name -> module that defines it.
 _LAZY = {
     "DEFAULTS": "smp_keras.pruning.config",
+    "activation_norms": "smp_keras.pruning.calibration",
     "METHODS": "smp_keras.pruning.config",
     "PruneConfig": "smp_keras.pruning.config",
     "demo": "smp_keras.pruning.demo",
@@ -67,6 +70,7 @@ __all__ = [
     "PruneResult",
     "RunDirectoryError",
     "ScoreWeightAdam",
+    "activation_norms",
     "demo",
     "evaluate",
     "export",
@@ -78,6 +82,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # what type checkers and IDEs see
+    from smp_keras.pruning.calibration import activation_norms
     from smp_keras.pruning.config import DEFAULTS, METHODS, PruneConfig
     from smp_keras.pruning.demo import demo
     from smp_keras.pruning.evaluate import (

@@ -13,10 +13,21 @@
   folder; :func:`save_plain_keras`: as a ``.keras`` file of standard Keras
   layers; :func:`export_reference_masks` / :func:`import_reference_masks`:
   the authors' mask format.
+- :func:`compact` / :func:`save_compact_keras`: the pruned model without
+  the feed-forward neurons and attention heads its masks provably killed
+  (exact), as standard Keras layers with per-layer widths, and its
+  :class:`CompactReport`.
 """
 
 from smp_keras.bert.backbone import BertBackbone
 from smp_keras.bert.checkpoint_readers import WeightLoader
+from smp_keras.bert.compact import (
+    CompactReport,
+    LayerCompaction,
+    compact,
+    compaction_plan,
+    save_compact_keras,
+)
 from smp_keras.bert.embeddings import BertEmbeddings
 from smp_keras.bert.export import (
     export_huggingface,
@@ -54,7 +65,9 @@ __all__ = [
     "BertEmbeddings",
     "BertMaskedLMHead",
     "BertTransformerLayer",
+    "CompactReport",
     "LabelWordHead",
+    "LayerCompaction",
     "MaskedMeanPooling",
     "PositionGather",
     "PrototypeHead",
@@ -63,6 +76,8 @@ __all__ = [
     "build_prototype_classifier",
     "build_prototype_span_classifier",
     "build_span_classifier",
+    "compact",
+    "compaction_plan",
     "compute_prototypes",
     "export_huggingface",
     "export_reference_masks",
@@ -71,6 +86,7 @@ __all__ = [
     "import_reference_masks",
     "plain_keras_model",
     "reference_parameter_names",
+    "save_compact_keras",
     "save_plain_keras",
     "tokenizer_from_pretrained",
 ]

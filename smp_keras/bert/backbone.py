@@ -64,6 +64,8 @@ class BertBackbone(keras.Model):
         pruning_method: mask method of every `MaskedDense`.
         kernel_trainable: whether encoder kernels and biases train too.
         initializer_range: stddev of the truncated-normal initializers.
+        structure: N:M structure of every `MaskedDense` (e.g. ``"2:4"``),
+            or None (unstructured); the masks start full either way.
         dtype: dtype or dtype policy of every layer.
         **kwargs: `keras.Model` arguments (`name`, `trainable`).
 
@@ -98,6 +100,7 @@ class BertBackbone(keras.Model):
         kernel_trainable: bool = False,
         initializer_range: float = 0.02,
         dtype: Any = None,
+        structure: Any = None,
         **kwargs: Any,
     ) -> None:
         _check_sizes(
@@ -138,6 +141,7 @@ class BertBackbone(keras.Model):
                 pruning_method=pruning_method,
                 kernel_trainable=kernel_trainable,
                 initializer_range=initializer_range,
+                structure=structure,
                 dtype=dtype,
                 name=f"transformer_layer_{i}",
             )
@@ -191,6 +195,7 @@ class BertBackbone(keras.Model):
         self.pruning_method = pruning_method
         self.kernel_trainable = kernel_trainable
         self.initializer_range = initializer_range
+        self.structure = transformer_layers[0].structure  # "n:m" or None
 
     @property
     def transformer_layers(self) -> list[BertTransformerLayer]:
@@ -224,6 +229,7 @@ class BertBackbone(keras.Model):
             "pruning_method": self.pruning_method,
             "kernel_trainable": self.kernel_trainable,
             "initializer_range": self.initializer_range,
+            "structure": self.structure,
         }
 
     @classmethod

@@ -321,6 +321,36 @@ def _pool(model: keras.Model, sequence: Any, inputs: dict[str, Any]) -> Any:
     return sequence[:, 0, :]
 
 
+def task_inputs(model: keras.Model) -> dict[str, Any]:
+    """`keras.Input`s named like the inputs of the task model `model`."""
+    names = [tensor.name for tensor in model.inputs]
+    return {
+        name: keras.Input(
+            shape=(None,) if name != "mask_positions" else (),
+            dtype="int32",
+            name=name,
+        )
+        for name in (
+            "token_ids",
+            "segment_ids",
+            "padding_mask",
+            "mask_positions",
+        )
+        if any(n.startswith(name) for n in names)
+    }
+
+
+def task_outputs(model: keras.Model, sequence: Any, inputs: Any) -> Any:
+    """The frozen head of task model `model` on the encoder's `sequence`."""
+    if isinstance(model.output, dict):
+        logits = _head(model, sequence)
+        return {
+            "start_logits": logits[..., 0],
+            "end_logits": logits[..., 1],
+        }
+    return _head(model, _pool(model, sequence, inputs))
+
+
 def plain_keras_model(model: keras.Model) -> keras.Model:
     """Rebuilds a pruned task model from standard Keras layers.
 
@@ -338,31 +368,33 @@ def plain_keras_model(model: keras.Model) -> keras.Model:
         ValueError: If its head is not one of this library's.
     """
     backbone = find_backbone(model)
-    names = [tensor.name for tensor in model.inputs]
-    inputs = {
-        name: keras.Input(
-            shape=(None,) if name != "mask_positions" else (),
-            dtype="int32",
-            name=name,
-        )
-        for name in (
-            "token_ids",
-            "segment_ids",
-            "padding_mask",
-            "mask_positions",
-        )
-        if any(n.startswith(name) for n in names)
-    }
+    inputs = task_inputs(model)
     sequence = _encoder(backbone, inputs)
-    if isinstance(model.output, dict):
-        logits = _head(model, sequence)
-        outputs: Any = {
-            "start_logits": logits[..., 0],
-            "end_logits": logits[..., 1],
-        }
-    else:
-        outputs = _head(model, _pool(model, sequence, inputs))
+    outputs = task_outputs(model, sequence, inputs)
     return keras.Model(inputs, outputs, name=f"{model.name}_plain")
+
+
+def check_keras_path(path: str) -> str:
+    """Returns `path` if it ends in ``.keras``, else raises `ValueError`."""
+    if not path.endswith(".keras"):
+        raise ValueError(
+            f"`keras_path` must end in '.keras'. Received: keras_path={path!r}"
+        )
+    return path
+
+
+def save_keras_atomically(model: keras.Model, path: str) -> str:
+    """`model.save` to a temporary file beside `path`, then renamed."""
+    check_keras_path(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        staging = os.path.join(tmp, "model.keras")
+        model.save(staging)
+        with open(staging, "rb") as handle:
+            data = handle.read()
+    smpcore.atomic_write(path, lambda h: h.write(data))
+    return path
 
 
 def save_plain_keras(model: keras.Model, path: str) -> str:
@@ -380,17 +412,5 @@ def save_plain_keras(model: keras.Model, path: str) -> str:
     Raises:
         ValueError: If `path` does not end in ``.keras``.
     """
-    if not path.endswith(".keras"):
-        raise ValueError(
-            f"`keras_path` must end in '.keras'. Received: keras_path={path!r}"
-        )
-    plain = plain_keras_model(model)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=folder) as tmp:
-        staging = os.path.join(tmp, "model.keras")
-        plain.save(staging)
-        with open(staging, "rb") as handle:
-            data = handle.read()
-    smpcore.atomic_write(path, lambda h: h.write(data))
-    return path
+    check_keras_path(path)
+    return save_keras_atomically(plain_keras_model(model), path)

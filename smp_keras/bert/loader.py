@@ -79,7 +79,8 @@ def from_pretrained(
         dtype: dtype or dtype policy of the backbone (default float32).
         strict: raise instead of warn when the checkpoint has weights the
             backbone does not use.
-        **kwargs: other :class:`BertBackbone` arguments (e.g. `dropout`).
+        **kwargs: other :class:`BertBackbone` arguments (e.g. `dropout`,
+            or an N:M `structure` such as ``"2:4"`` for every matrix).
 
     Returns:
         The backbone, fully loaded, every mask full.

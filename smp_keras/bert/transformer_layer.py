@@ -22,6 +22,7 @@ from smp_keras.bert.layer_utils import (
     truncated_normal,
 )
 from smp_keras.layers.masked_dense import MaskedDense
+from smpcore import check_structure
 
 __all__ = ["BertTransformerLayer", "MATRIX_TYPES"]
 
@@ -63,6 +64,9 @@ class BertTransformerLayer(keras.layers.Layer):
         activation: feed-forward activation, one of `ACTIVATIONS`.
         pruning_method: passed to every `MaskedDense`.
         kernel_trainable: whether the pre-trained kernels and biases train.
+        structure: N:M structure of every `MaskedDense` (``"2:4"`` or
+            ``(2, 4)``; saved as ``"n:m"``), or None (unstructured). The
+            masks start full (density 1) either way.
         initializer_range: stddev of the truncated-normal kernel initializer.
         **kwargs: base layer arguments.
     """
@@ -77,6 +81,7 @@ class BertTransformerLayer(keras.layers.Layer):
         pruning_method: str = "topk",
         kernel_trainable: bool = False,
         initializer_range: float = 0.02,
+        structure: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -88,6 +93,9 @@ class BertTransformerLayer(keras.layers.Layer):
         self.pruning_method = pruning_method
         self.kernel_trainable = kernel_trainable
         self.initializer_range = initializer_range
+        self.structure = None
+        if structure is not None:
+            self.structure = "{}:{}".format(*check_structure(structure))
         self._activation_fn = activation_fn(activation)
         self.supports_masking = False
 
@@ -99,6 +107,8 @@ class BertTransformerLayer(keras.layers.Layer):
             kernel_initializer=truncated_normal(self.initializer_range),
             dtype=self.dtype_policy,
             matrix_type=name,
+            structure=self.structure,
+            density=1.0,  # full masks (an N:M layer would start at n/m)
             name=name,
         )
         return layer
@@ -206,4 +216,5 @@ class BertTransformerLayer(keras.layers.Layer):
             "pruning_method": self.pruning_method,
             "kernel_trainable": self.kernel_trainable,
             "initializer_range": self.initializer_range,
+            "structure": self.structure,
         }

@@ -40,6 +40,7 @@ examples:
   smp evaluate --masks mnli_0.10_kd_mag.npy --reference-format \\
       --task mnli bert-base-uncased
   smp export runs/sst2-smp-s-0.1 --hf-folder pruned --keras pruned.keras
+  smp export runs/sst2-smp-s-0.1 --keras small.keras --compact
   smp report runs/sst2-smp-s-0.1 --plot sparsity.png
   smp --backend jax demo --smoke
 
@@ -249,6 +250,13 @@ def _add_export(sub: Any, common: argparse.ArgumentParser) -> None:
         "--model", help="model source for an artifact (default: minilm)"
     )
     p.add_argument("--task", help="task for --keras with an artifact")
+    p.add_argument(
+        "--compact",
+        action="store_true",
+        help="with --keras: drop the feed-forward neurons and attention "
+        "heads the masks provably killed (same outputs) and print what is "
+        "kept per layer; not with --hf-folder",
+    )
     p.set_defaults(func=_cmd_export)
 
 
@@ -453,9 +461,13 @@ def _cmd_export(args: argparse.Namespace) -> int:
         hf_folder=args.hf_folder,
         model=args.model,
         task=args.task,
+        compact=args.compact,
     )
+    table = written.pop("compaction", None)
     for kind, path in written.items():
         print(f"{kind}: {path}")
+    if table is not None:
+        print(f"\nCompacted (kept per layer):\n{table}")
     return 0
 
 

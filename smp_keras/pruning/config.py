@@ -24,6 +24,7 @@ from typing import Any
 
 from smp_keras.data.tasks import CUSTOM_TASK, is_custom_task
 from smp_keras.pruning.methods import METHOD_TABLE, Method, get_method
+from smpcore.structured import check_structure
 from smpcore.validation import (
     check_bool,
     check_choice,
@@ -43,6 +44,7 @@ __all__ = [
     "POOLINGS",
     "LR_SCHEDULES",
     "PADDINGS",
+    "ADDED_KEYS",
     "RENAMED_KEYS",
     "SCORE_INITS",
     "SELECTS",
@@ -88,7 +90,10 @@ MAX_SEED = 2**32 - 1
 METHODS = tuple(METHOD_TABLE)
 HEADS = ("auto", "mlm", "embeddings", "prototype")
 POOLINGS = ("token", "mean")
-SCORE_INITS = ("zeros", "magnitude")
+SCORE_INITS = ("zeros", "magnitude", "wanda")
+#: Training examples of the calibration pass (Wanda's input norms) when
+#: `calibration_examples` is not given: Wanda's 128 calibration sequences.
+CALIBRATION_EXAMPLES = 128
 #: Learning-rate schedules (of the scores and, scaled, of the weights).
 LR_SCHEDULES = ("constant", "linear", "cosine")
 #: Which masks a run ships: the best evaluated at the final density, or the
@@ -119,6 +124,12 @@ _RUN_NEUTRAL = ("output_dir", "overwrite")
 #: (:func:`migrate_config`).
 RENAMED_KEYS: Mapping[str, str] = types.MappingProxyType(
     {"reg_weight": "regularization_weight"}
+)
+#: Fields added since the first release -> the value a config written
+#: before them meant: :func:`migrate_config` fills them in, so a config
+#: file or run directory of an older version still loads.
+ADDED_KEYS: Mapping[str, Any] = types.MappingProxyType(
+    {"structure": None, "calibration_examples": CALIBRATION_EXAMPLES}
 )
 
 # Checks of the fields: `check(value, name)` returns the value to store.
@@ -189,6 +200,14 @@ def _label_words(value: Any, name: str) -> Any:
     return words
 
 
+def _structure(value: Any, name: str) -> str | None:
+    """None, or an N:M structure (``"2:4"`` or ``(2, 4)``) as ``"n:m"``."""
+    if value is None:
+        return None
+    n, m = check_structure(value, name)
+    return f"{n}:{m}"
+
+
 def _label_names(value: Any, name: str) -> Any:
     if value is None:
         return None
@@ -197,8 +216,16 @@ def _label_names(value: Any, name: str) -> Any:
     return [check_text(label, name) for label in value]
 
 
-def migrate_config(data: Mapping[str, Any]) -> dict[str, Any]:
-    """A config dict of any version, with today's keys (:data:`RENAMED_KEYS`).
+def migrate_config(
+    data: Mapping[str, Any], *, complete: bool = False
+) -> dict[str, Any]:
+    """A config dict of any version, with today's keys.
+
+    Old names become the fields that replaced them (:data:`RENAMED_KEYS`).
+    With `complete` (a whole config, as a run directory records it), the
+    fields added since are filled with the value that older configs meant
+    (:data:`ADDED_KEYS`, e.g. ``structure=None``); otherwise the field
+    defaults give them.
 
     Raises:
         ValueError: If an old key and its new name are both given, with
@@ -207,6 +234,8 @@ def migrate_config(data: Mapping[str, Any]) -> dict[str, Any]:
     Example:
         >>> migrate_config({"reg_weight": 400.0})
         {'regularization_weight': 400.0}
+        >>> migrate_config({"density": 0.1}, complete=True)["structure"] is None
+        True
     """
     out = dict(data)
     for old, new in RENAMED_KEYS.items():
@@ -219,6 +248,9 @@ def migrate_config(data: Mapping[str, Any]) -> dict[str, Any]:
                 f"Received: {old}={value!r}, {new}={out[new]!r}"
             )
         out[new] = value
+    if complete:
+        for key, value in ADDED_KEYS.items():
+            out.setdefault(key, value)
     return out
 
 
@@ -293,16 +325,33 @@ class PruneConfig:
             ``"It was [MASK]."``; the head then reads the ``[MASK]``
             position (with ``pooling="token"``).
         density: Final fraction of weights kept (remaining weights), in
-            ``(0, 1]``. Ignored by ``fine-tune`` (always 1).
+            ``(0, 1]``. Ignored by ``fine-tune`` (always 1). None (the
+            default): ``DEFAULTS["density"]``, or `n / m` with a
+            `structure` (which takes no other density).
         method: ``"smp-s"`` (SMP with the shared budget of section 3.2),
             ``"smp-l"`` (same fraction in every matrix), or a baseline:
             ``"magnitude"`` (keep the largest weights, fine-tuning them),
             ``"movement"`` (top-k of learned scores while fine-tuning the
             weights), ``"soft-movement"`` (sigmoid threshold; the
-            regulariser sets the density, see below), ``"fine-tune"``
-            (dense fine-tuning).
+            regulariser sets the density, see below), ``"wanda"`` (one
+            shot, no training: each output unit keeps its largest
+            `|W_ij| · ||X_j||_2`, the input norms measured on
+            `calibration_examples` training examples; Sun et al., ICLR
+            2024), ``"fine-tune"`` (dense fine-tuning).
+        structure: None (unstructured, the default) or an N:M structure,
+            ``"2:4"`` (or ``(2, 4)``; stored as ``"n:m"``): every encoder
+            matrix keeps exactly `n` of every `m` consecutive inputs of
+            each output unit (``MaskedDense(structure=...)``), so the
+            density is `n / m` from the first step. Only for the methods
+            that keep the same count in every matrix with a count-based
+            mask: ``smp-l``, ``magnitude``, ``movement``, ``wanda``.
+        calibration_examples: Training examples (a fixed seeded sample)
+            whose activations give Wanda's input norms, for
+            ``method="wanda"`` and ``score_init="wanda"``; 128 (Wanda's
+            calibration set size) by default. At most the training split.
         steps: Training steps (batches). Give `steps` or `epochs`, not both;
-            with neither, ``DEFAULTS["steps"]``.
+            with neither, ``DEFAULTS["steps"]``. ``wanda`` ignores both (0
+            steps).
         epochs: Training length in passes over the training split.
         batch_size: Examples per step.
         max_length: Tokens per example (special tokens included), in
@@ -338,10 +387,14 @@ class PruneConfig:
             the template, else ``[CLS]``).
         logit_scale: Fixed factor on the head's logits; None picks 20 for
             the prototype head and 1 for the others.
-        score_init: ``"zeros"`` (the paper) or ``"magnitude"`` (scores =
+        score_init: ``"zeros"`` (the paper), ``"magnitude"`` (scores =
             `score_init_scale` · \\|W\\| / std(\\|W\\|) per matrix, so the
-            first masks are magnitude masks).
-        score_init_scale: Scale of the magnitude score initialisation.
+            first masks are magnitude masks) or ``"wanda"`` (the same with
+            Wanda's scores `|W_ij| · ||X_j||_2` from a calibration pass
+            over `calibration_examples` training examples, so the first
+            masks keep the largest Wanda scores of each matrix).
+        score_init_scale: Scale of the magnitude and Wanda score
+            initialisations.
         eval_every: Evaluate on the validation split every this many steps
             (a learning curve); 0 disables; None picks about 10 points.
         hold_eval_every: Evaluate on the validation split every this many
@@ -465,21 +518,42 @@ class PruneConfig:
         group=_DATA,
     )
     density: float = _setting(
-        DEFAULTS["density"],
-        "final fraction of weights kept (default: {default})",
-        check=_check(_real, low=0, high=1, low_open=True),
+        None,
+        f"final fraction of weights kept (default: {DEFAULTS['density']}; "
+        "n/m with --structure)",
+        check=_check(_real, low=0, high=1, low_open=True, optional=True),
         group=_PRUNING,
         type="float",
     )
     method: str = _setting(
         "smp-s",
-        "{default} (default), smp-l, or a baseline",
+        "{default} (default), smp-l, or a baseline (wanda: one shot, no "
+        "training)",
         group=_PRUNING,
         choices=METHODS,
     )
+    structure: str | None = _setting(
+        None,
+        "N:M structure, e.g. 2:4: every matrix keeps n of every m inputs of "
+        "each unit (density n/m; methods "
+        + ", ".join(n for n, m in METHOD_TABLE.items() if m.takes_structure)
+        + "; default: unstructured)",
+        check=_structure,
+        group=_PRUNING,
+        metavar="N:M",
+    )
+    calibration_examples: int = _setting(
+        CALIBRATION_EXAMPLES,
+        "training examples of the calibration pass of --method wanda and "
+        "--score-init wanda (default: {default})",
+        check=_check(_int, minimum=1),
+        group=_PRUNING,
+        type="int",
+    )
     steps: int | None = _setting(
         None,
-        f"training steps (default: {DEFAULTS['steps']})",
+        f"training steps (default: {DEFAULTS['steps']}; wanda trains none "
+        "and ignores them)",
         check=_check(_int, minimum=1, optional=True),
         group=_PRUNING,
         type="int",
@@ -601,13 +675,14 @@ class PruneConfig:
     )
     score_init: str = _setting(
         DEFAULTS["score_init"],
-        "default: {default}",
+        "initial scores: 0, |W| or Wanda's |W|*||X|| (per matrix over its "
+        "std, times --score-init-scale; default: {default})",
         group=_PRUNING,
         choices=SCORE_INITS,
     )
     score_init_scale: float = _setting(
         DEFAULTS["score_init_scale"],
-        "scale of the magnitude score init (default: {default})",
+        "scale of the magnitude and wanda score init (default: {default})",
         check=_check(_real, low=0, low_open=True),
         group=_PRUNING,
         type="float",
@@ -720,6 +795,13 @@ class PruneConfig:
                 DEFAULTS["task"] if self.data_files is None else CUSTOM_TASK
             )
         self._check_custom_task()
+        self._check_structure()
+        if self.method_spec.one_shot and self.teacher is not None:
+            raise ValueError(
+                f"`teacher` (knowledge distillation) needs training, and "
+                f"method={self.method!r} trains nothing. Received: "
+                f"method={self.method!r}, teacher={self.teacher!r}"
+            )
         if self.steps is not None and self.epochs is not None:
             raise ValueError(
                 "Give `steps` or `epochs`, not both. Received: "
@@ -744,6 +826,41 @@ class PruneConfig:
                 f"Received: label_names={self.label_names!r}, "
                 f"label_words={self.label_words!r}"
             )
+
+    def _check_structure(self) -> None:
+        """`structure` with the method; resolves `density` (n/m with one)."""
+        if self.structure is None:
+            if self.density is None:
+                self.density = float(DEFAULTS["density"])
+            return
+        method = self.method_spec
+        if not method.takes_structure:
+            if method.allocation in ("smp_s", "global"):
+                why = "it shares one budget between matrices"
+            elif method.dense:
+                why = "it keeps every weight"
+            else:
+                why = "a threshold keeps no fixed count per group"
+            takes = [n for n, m in METHOD_TABLE.items() if m.takes_structure]
+            names = ", ".join(repr(n) for n in takes[:-1])
+            raise ValueError(
+                f"structure={self.structure!r} keeps n/m in every matrix, "
+                f"which method={self.method!r} cannot ({why}): use "
+                f"method={names} or {takes[-1]!r}, or no structure. "
+                f"Received: method={self.method!r}, "
+                f"structure={self.structure!r}"
+            )
+        n, m = check_structure(self.structure)
+        if self.density is not None and not math.isclose(
+            self.density, n / m, rel_tol=1e-9
+        ):
+            raise ValueError(
+                f"structure={self.structure!r} fixes the density at "
+                f"n/m={n / m:g}: leave `density` unset or give {n / m:g}. "
+                f"Received: density={self.density!r}, "
+                f"structure={self.structure!r}"
+            )
+        self.density = n / m
 
     def _check_custom_task(self) -> None:
         if not is_custom_task(self.task):
@@ -774,6 +891,13 @@ class PruneConfig:
         return 1.0 if self.method_spec.dense else self.density
 
     @property
+    def nm(self) -> tuple[int, int] | None:
+        """`structure` as ``(n, m)``, or None (unstructured)."""
+        if self.structure is None:
+            return None
+        return check_structure(self.structure)
+
+    @property
     def trains_weights(self) -> bool:
         """Whether the method trains the pre-trained weights."""
         return self.method_spec.trains_weights
@@ -782,16 +906,22 @@ class PruneConfig:
         """The run directory: `output_dir`, or the default name."""
         if self.output_dir is not None:
             return self.output_dir
-        density = f"{self.final_density:g}"
-        return os.path.join("runs", f"{self.task}-{self.method}-{density}")
+        name = f"{self.task}-{self.method}-{self.final_density:g}"
+        if self.nm is not None:
+            name += "-{}of{}".format(*self.nm)
+        return os.path.join("runs", name)
 
     def total_steps(self, num_train: int) -> int:
         """Number of training steps for a training split of `num_train` rows.
+
+        0 for a one-shot method (``wanda``).
 
         Example:
             >>> PruneConfig(epochs=1.5, batch_size=10).total_steps(101)
             16
         """
+        if self.method_spec.one_shot:
+            return 0
         if self.steps is not None:
             return self.steps
         if self.epochs is not None:
@@ -804,6 +934,8 @@ class PruneConfig:
         Raises:
             ValueError: If warm-up and cool-down leave no step to decay in.
         """
+        if self.method_spec.one_shot:
+            return 0, 0
         cooldown = self.cooldown_steps
         if cooldown is None:
             cooldown = int(round(self.cooldown_fraction * total))

@@ -251,6 +251,7 @@ def export(
     hf_folder: str | os.PathLike | None = None,
     model: str | None = None,
     task: str | None = None,
+    compact: bool = False,
 ) -> dict[str, str]:
     """Writes a run's (or an artifact's) masks in the forms you need.
 
@@ -268,14 +269,32 @@ def export(
         model: Model source when `source` is an artifact (default: the
             run's, else ``"minilm"``).
         task: Task for `keras_path` when `source` is an artifact.
+        compact: Write `keras_path` without the feed-forward neurons and
+            attention heads the masks provably killed, with the same
+            outputs (:func:`smp_keras.bert.save_compact_keras`). Needs
+            `keras_path` and excludes `hf_folder`: a ``transformers`` BERT
+            has one width for all layers.
 
     Returns:
-        `{kind: path written}`.
+        `{kind: path written}`; with `compact`, also ``"compaction"``: the
+        printable table of the heads and neurons kept per layer
+        (:meth:`smp_keras.bert.CompactReport.table`).
 
     Raises:
-        FileNotFoundError: If `source` holds no artifact.
-        ValueError: If nothing is asked for, or the masks do not match.
+        FileNotFoundError: If `source` holds no artifact (a run directory
+            without masks: the message names the missing file).
+        ValueError: If nothing is asked for, `compact` without
+            `keras_path` or with `hf_folder`, or masks that do not match.
     """
+    if compact and (keras_path is None or hf_folder is not None):
+        raise ValueError(
+            "`compact` applies to `keras_path` only: give keras_path, and "
+            "export hf_folder in a separate call without compact "
+            "(transformers' BERT has one head count and one intermediate "
+            "size for all layers, so it cannot hold a compacted model). "
+            f"Received: compact=True, keras_path={keras_path!r}, "
+            f"hf_folder={hf_folder!r}"
+        )
     path = os.fspath(source)
     run = rd.run_config_of(path)
     masks = _default_masks(
@@ -307,7 +326,14 @@ def export(
         written["reference"] = os.fspath(reference_path)
     if hf_folder is not None:
         written["huggingface"] = _export_hf(loaded, tokenizer, hf_folder)
-    if keras_path is not None:
+    if keras_path is not None and compact:
+        from smp_keras.bert import save_compact_keras
+
+        keras_path = os.fspath(keras_path)
+        report = save_compact_keras(loaded, keras_path)
+        written["keras"] = keras_path
+        written["compaction"] = report.table()
+    elif keras_path is not None:
         from smp_keras.bert.export import save_plain_keras
 
         written["keras"] = save_plain_keras(loaded, os.fspath(keras_path))

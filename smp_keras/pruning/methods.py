@@ -32,6 +32,9 @@ class Method:
             (`ThresholdScheduler` with :func:`smpcore.threshold_schedule`).
         needs_regularizer: Whether `regularization_weight` must be > 0 (the
             regulariser is what prunes).
+        one_shot: Whether the masks are set once, from a calibration pass
+            over training examples, without any training step (Wanda);
+            the run has 0 steps.
         summary: One line for help texts.
     """
 
@@ -42,12 +45,23 @@ class Method:
     scored: bool
     threshold_ramp: bool = False
     needs_regularizer: bool = False
+    one_shot: bool = False
     summary: str = ""
 
     @property
     def dense(self) -> bool:
         """Whether the method keeps every weight (final density 1)."""
         return self.allocation is None
+
+    @property
+    def takes_structure(self) -> bool:
+        """Whether an N:M `structure` applies: the same count in every
+        matrix (uniform allocation) and a count-based layer mask (the
+        `MaskedDense` methods that take a structure)."""
+        return self.allocation == "uniform" and self.layer_method in (
+            "topk",
+            "magnitude",
+        )
 
 
 _METHODS = (
@@ -92,6 +106,16 @@ _METHODS = (
         threshold_ramp=True,
         needs_regularizer=True,
         summary="sigmoid threshold; the regulariser sets the density",
+    ),
+    Method(
+        "wanda",
+        "topk",
+        "uniform",
+        trains_weights=False,
+        scored=True,
+        one_shot=True,
+        summary="one shot, no training: largest |W| * ||X|| per output unit "
+        "(Sun et al., 2024)",
     ),
     Method(
         "fine-tune",

@@ -24,8 +24,8 @@ from smp_keras.bert.prototype import (
     build_prototype_classifier,
     build_prototype_span_classifier,
 )
-from smp_keras.model_utils import masked_layers
-from smp_keras.pruning.config import PruneConfig
+from smp_keras.model_utils import named_masked_layers
+from smp_keras.pruning.config import SCORE_INITS, PruneConfig
 
 __all__ = [
     "MODEL_ALIASES",
@@ -90,6 +90,7 @@ def load_backbone(
     pruning_method: str = "topk",
     kernel_trainable: bool = False,
     dropout: float = 0.0,
+    structure: str | None = None,
 ) -> BertBackbone:
     """Loads a model source as the job's backbone (named `BACKBONE_NAME`).
 
@@ -99,24 +100,29 @@ def load_backbone(
         pruning_method: The `MaskedDense` mask of every encoder matrix.
         kernel_trainable: Whether the pre-trained weights train.
         dropout: Dropout rate of the backbone.
+        structure: The N:M structure of every encoder matrix (``"2:4"``),
+            or None; the masks start full either way.
     """
     return from_pretrained(
         resolve_model_source(source),
         pruning_method=pruning_method,
         kernel_trainable=kernel_trainable,
         dropout=dropout,
+        structure=structure,
         name=BACKBONE_NAME,
     )
 
 
 def load_job_backbone(source: str, config: PruneConfig) -> BertBackbone:
-    """The backbone of a run: the masks and trainability of its method."""
+    """The backbone of a run: the masks and trainability of its method,
+    and its N:M `structure`."""
     method = config.method_spec
     return load_backbone(
         source,
         pruning_method=method.layer_method,
         kernel_trainable=method.trains_weights,
         dropout=config.dropout,
+        structure=config.structure,
     )
 
 
@@ -209,7 +215,9 @@ def build_run_model(
     The one place a finished run's model is rebuilt (`evaluate`, `export`
     and the distillation teacher): the backbone is `settings.model`, the
     head is resolved on it, and with fine-tuned `weights` (a run's
-    ``model/`` folder) the backbone's weights are then replaced. Prototype
+    ``model/`` folder) the backbone's weights are then replaced. Its
+    matrices have the run's N:M `structure` (so the masks loaded into them
+    must be N:M). Prototype
     heads keep the prototypes of the original dense model, pooled with
     `settings.pooling`, as during training.
 
@@ -224,7 +232,10 @@ def build_run_model(
     Returns:
         The functional Keras model for inference (masks full, no dropout).
     """
-    backbone = load_backbone(settings.model, pruning_method=pruning_method)
+    structure = settings.structure
+    backbone = load_backbone(
+        settings.model, pruning_method=pruning_method, structure=structure
+    )
     head = resolve_head(settings.head, backbone)
     prototypes = None
     if weights is not None:
@@ -234,7 +245,9 @@ def build_run_model(
             prototypes = compute_prototypes(
                 backbone, tokenizer, list(spec.words), pooling=settings.pooling
             )
-        backbone = load_backbone(weights, pruning_method=pruning_method)
+        backbone = load_backbone(
+            weights, pruning_method=pruning_method, structure=structure
+        )
     return build_task_model(
         backbone,
         tokenizer,
@@ -247,26 +260,37 @@ def build_run_model(
 
 
 def initialize_scores(
-    model: keras.layers.Layer, method: str = "magnitude", scale: float = 1.0
+    model: keras.layers.Layer,
+    method: str = "magnitude",
+    scale: float = 1.0,
+    input_norms: dict[str, Any] | None = None,
 ) -> int:
     """Initialises the mask scores of every `MaskedDense` of `model`.
 
     - `"magnitude"`: `S = scale * |W| / std(|W|)` per matrix, so that the
       first top-k masks are magnitude masks and training refines them;
+    - `"wanda"`: the same with Wanda's scores, `s = |W_ij| * ||X_j||_2`
+      (:func:`smpcore.wanda_scores`): `S = scale * s / std(s)` per matrix,
+      the input norms `||X_j||_2` from a calibration pass
+      (:func:`smp_keras.pruning.calibration.activation_norms`);
     - `"zeros"`: `S = 0` (the paper).
 
     Layers without scores (`pruning_method="magnitude"`) are skipped.
 
     Args:
         model: A built Keras model or layer.
-        method: `"magnitude"` or `"zeros"`.
+        method: `"magnitude"`, `"wanda"` or `"zeros"`.
         scale: A finite real `> 0`.
+        input_norms: For `"wanda"`: `{layer name: norms}` for every scored
+            layer, keyed as :func:`smp_keras.model_utils.named_masked_layers`
+            names them.
 
     Returns:
         The number of layers initialised.
 
     Raises:
-        ValueError: For an unknown `method` or a non-positive `scale`.
+        ValueError: For an unknown `method`, a non-positive `scale`, or
+            `"wanda"` without the norms of every scored layer.
 
     Example:
         >>> from smp_keras import MaskedDense
@@ -278,22 +302,34 @@ def initialize_scores(
         >>> bool(np.allclose(np.std(scores), 1.0))
         True
     """
-    if method not in ("magnitude", "zeros"):
+    if method not in SCORE_INITS:
         raise ValueError(
-            "`method` must be 'magnitude' or 'zeros'. Received: "
+            f"`method` must be one of {SCORE_INITS}. Received: "
             f"method={method!r}"
         )
     scale = smpcore.validation.check_real(
         scale, "scale", low=0.0, low_open=True
     )
+    layers = {
+        name: layer
+        for name, layer in named_masked_layers(model).items()
+        if layer.scores is not None
+    }
+    if method == "wanda":
+        missing = [name for name in layers if name not in (input_norms or {})]
+        if missing:
+            raise ValueError(
+                "method='wanda' needs `input_norms` for every scored layer "
+                f"(a calibration pass). Missing: {missing}"
+            )
     count = 0
-    for layer in masked_layers(model):
-        if layer.scores is None:
-            continue
+    for name, layer in layers.items():
         kernel = np.abs(ops.convert_to_numpy(layer.kernel).astype("float64"))
         if method == "zeros":
             scores = np.zeros_like(kernel)
         else:
+            if method == "wanda":
+                kernel = smpcore.wanda_scores(kernel, input_norms[name])
             std = float(np.std(kernel))
             scores = scale * kernel / (std if std > 0 else 1.0)
         layer.scores.assign(scores.astype(layer.scores.dtype))

@@ -100,9 +100,11 @@ class PruneResult:
         if self.majority is not None:
             rows.append(("majority class", self.majority))
         width = max(len(label) for label, _ in rows) + 1
+        structure = self.config.structure
         lines = [
             f"{self.config.task}: {headline} on the {self.eval_split} split "
-            f"at {100 * self.density:.2f}% remaining weights",
+            f"at {100 * self.density:.2f}% remaining weights"
+            + (f" ({structure} structure)" if structure else ""),
         ]
         lines += [
             f"  {label + ':':<{width}} {_pct(values.get(headline))}"

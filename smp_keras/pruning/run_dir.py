@@ -129,7 +129,9 @@ def read_run_config(path: str) -> PruneConfig:
     `PruneConfig`. Nothing in the file is used before it passes. The keys
     of older versions are read as the fields that replaced them
     (``smp_keras.pruning.config.migrate_config``: a run written with
-    ``reg_weight`` loads).
+    ``reg_weight`` loads), and the fields added since take the value the
+    older version meant (``ADDED_KEYS``: a run without ``structure`` is
+    unstructured).
 
     Args:
         path: The ``config.json`` file.
@@ -185,7 +187,7 @@ def _run_config_from(data: Any) -> PruneConfig:
     config = data["config"]
     if not isinstance(config, dict):
         raise TypeError("`config` must be a JSON object")
-    config = migrate_config(config)
+    config = migrate_config(config, complete=True)
     fields = [field.name for field in dataclasses.fields(PruneConfig)]
     _check_keys(config, fields, "config")
     return PruneConfig.from_dict(config)

@@ -29,6 +29,11 @@ import smpcore
 from smp_keras.callbacks import SparsityScheduler, ThresholdScheduler
 from smp_keras.model_utils import named_masked_layers, override_masks
 from smp_keras.pruning import run_dir as rd
+from smp_keras.pruning.calibration import (
+    activation_norms,
+    calibration_batches,
+    set_wanda_masks,
+)
 from smp_keras.pruning.checkpoint import (
     JobState,
     load_checkpoint,
@@ -107,6 +112,9 @@ class PruneJob:
         # Baselines, curve, log, best model so far, teacher logits: what a
         # checkpoint carries.
         self.state = JobState()
+        # Wanda's calibration (`calibrate`): the examples used, the norms.
+        self.calibration_examples: int | None = None
+        self.input_norms: dict[str, np.ndarray] | None = None
 
     def run(
         self,
@@ -165,8 +173,13 @@ class PruneJob:
             pooling=config.pooling,
             logit_scale=self.logit_scale,
         )
+        # Wanda's input norms, measured on the dense model (full masks).
+        self.input_norms = self.calibrate() if self.calibrated else None
         initialize_scores(
-            self.model, config.score_init, config.score_init_scale
+            self.model,
+            config.score_init,
+            config.score_init_scale,
+            input_norms=self.input_norms,
         )
         self.total = config.total_steps(self.data.train.size)
         self.warmup, self.cooldown = config.schedule_steps(self.total)
@@ -186,6 +199,30 @@ class PruneJob:
         self.buckets = bucket_lengths(config.max_length) if bucketed else None
         self._compile()
 
+    @property
+    def calibrated(self) -> bool:
+        """Whether the run needs Wanda's input norms: the one-shot method,
+        or scores initialised from them."""
+        method = self.config.method_spec
+        if method.one_shot:
+            return True
+        return self.config.score_init == "wanda" and method.scored
+
+    def calibrate(self) -> dict[str, np.ndarray]:
+        """Wanda's input norms of every `MaskedDense`, from
+        `calibration_examples` training examples (one eager pass)."""
+        config = self.config
+        batches = calibration_batches(
+            self.data.train,
+            config.calibration_examples,
+            config.seed,
+            config.batch_size,
+        )
+        self.calibration_examples = sum(
+            len(batch["token_ids"]) for batch in batches
+        )
+        return activation_norms(self.model, batches)
+
     def resolved(self) -> dict[str, Any]:
         return {
             "model_path": self.source,
@@ -199,6 +236,7 @@ class PruneJob:
             "checkpoint_every": self.checkpoint_every,
             "buckets": list(self.buckets) if self.buckets else None,
             "train_examples": self.data.train.size,
+            "calibration_examples": self.calibration_examples,
             "eval_split": self.data.test.name,
             "backend": keras.backend.backend(),
             "keras_version": keras.__version__,
@@ -208,7 +246,10 @@ class PruneJob:
         spec, config = self.spec, self.config
         optimizer = ScoreWeightAdam(
             learning_rate=learning_rate_schedule(
-                config.lr_schedule, config.learning_rate, self.total
+                # A one-shot run (0 steps) compiles, but never trains.
+                config.lr_schedule,
+                config.learning_rate,
+                max(1, self.total),
             ),
             weight_learning_rate=config.weight_learning_rate,
         )
@@ -282,7 +323,7 @@ class PruneJob:
     def callbacks(self) -> list[keras.callbacks.Callback]:
         config = self.config
         method = config.method_spec
-        if method.allocation is None:
+        if method.allocation is None or method.one_shot:
             return []
         density = smpcore.cubic_density_schedule(
             final_density=config.final_density,
@@ -393,7 +434,34 @@ class PruneJob:
         )
         return {k: float(v[-1]) for k, v in history.history.items()}
 
+    def prune_one_shot(self, folder: str) -> None:
+        """Sets the masks of a one-shot method (Wanda) from the input norms
+        of the calibration pass; no training step."""
+        began = time.perf_counter()
+        kept = set_wanda_masks(
+            self.model, self.input_norms, self.config.final_density
+        )
+        record = {
+            "event": "one_shot",
+            "step": 0,
+            "method": self.config.method,
+            "calibration_examples": self.calibration_examples,
+            **density_of(self.model),
+            "seconds": round(time.perf_counter() - began, 3),
+        }
+        self.state.log.append(record)
+        rd.write_log(os.path.join(folder, rd.LOG), self.state.log)
+        _say(
+            self.quiet,
+            f"{self.config.method}: masks from {self.calibration_examples} "
+            f"calibration examples, {kept:,} weights kept "
+            f"(density {record['density']:.4g}).",
+        )
+
     def train(self, folder: str, start: int, extra: list[Any]) -> None:
+        if self.config.method_spec.one_shot:
+            self.prune_one_shot(folder)
+            return
         self._callbacks = self.callbacks()
         log_path = os.path.join(folder, rd.LOG)
         evaluations = self.evaluation_steps()
@@ -485,7 +553,9 @@ class PruneJob:
         plot_path = plot_sparsity(
             density_table(report),
             os.path.join(folder, rd.PLOT),
-            title=f"{config.method} on {self.spec.name}: remaining weights "
+            title=f"{config.method}"
+            + (f" {config.structure}" if config.structure else "")
+            + f" on {self.spec.name}: remaining weights "
             f"{100 * report['total']['density']:.2f}%",
         )
         result = PruneResult(
@@ -581,7 +651,12 @@ def prune(
     ``soft-movement`` keeps `sigmoid(S) > τ` with `τ` ramped to 0.1 and
     the regulariser (`regularization_weight`) setting the density, which is
     reported as reached rather than forced; ``fine-tune`` trains the dense
-    weights. All use the frozen task head.
+    weights; ``wanda`` trains nothing: one calibration pass over
+    `calibration_examples` training examples measures each matrix's input
+    norms and each output unit keeps its largest `|W_ij| * ||X_j||_2`
+    (0 steps). With an N:M `structure` every matrix keeps `n` of every `m`
+    inputs of each unit (``smp-l``, ``magnitude``, ``movement``,
+    ``wanda``). All use the frozen task head.
 
     Args:
         config: The job's :class:`PruneConfig`.

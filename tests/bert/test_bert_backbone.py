@@ -112,6 +112,21 @@ def test_config_round_trip():
     ]
 
 
+def test_structure_reaches_every_matrix():
+    backbone = BertBackbone(**SMALL, structure=(2, 4))
+    assert backbone.structure == "2:4"
+    for layer in backbone.masked_layers():
+        assert layer.structure == (2, 4)
+        assert layer.mask().all()  # full until pruned
+        layer.set_density(0.5)
+        assert layer.density == 0.5
+    clone = BertBackbone.from_config(backbone.get_config())
+    assert all(m.structure == (2, 4) for m in clone.masked_layers())
+    assert BertBackbone(**SMALL).structure is None
+    with pytest.raises(ValueError, match="structure='2:4'"):
+        BertBackbone(**{**SMALL, "intermediate_dim": 10}, structure="2:4")
+
+
 def test_keras_save_and_load(tmp_path):
     backbone = BertBackbone(**SMALL)
     rng = np.random.default_rng(0)

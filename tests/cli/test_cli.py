@@ -311,12 +311,17 @@ def test_prune_options_are_the_config_fields(capsys):
         "--regularization-weight LAMBDA, --reg-weight LAMBDA",
         "final regulariser weight lambda (default: 0; paper: 400; "
         "soft-movement needs > 0)",
-        f"final fraction of weights kept (default: {DEFAULTS['density']})",
-        f"training steps (default: {DEFAULTS['steps']})",
+        f"final fraction of weights kept (default: {DEFAULTS['density']}; "
+        "n/m with --structure)",
+        "--structure N:M N:M structure, e.g. 2:4",
+        "(density n/m; methods smp-l, magnitude, movement, wanda;",
+        "--calibration-examples CALIBRATION_EXAMPLES",
+        f"training steps (default: {DEFAULTS['steps']}; wanda trains none",
         "--batch-size BATCH_SIZE default: 32",
         "learning rate of the mask scores (default: 0.02)",
-        "--method {smp-s,smp-l,magnitude,movement,soft-movement,fine-tune} "
-        "smp-s (default), smp-l, or a baseline",
+        "--method {smp-s,smp-l,magnitude,movement,soft-movement,wanda,"
+        "fine-tune} smp-s (default), smp-l, or a baseline (wanda: one shot, "
+        "no training)",
         "fixed logit factor (default: 20 prototype, 1 others)",
         "(default: about 6 over the hold phase; 0: none)",
         "--steps STEPS | --epochs EPOCHS",
@@ -333,6 +338,44 @@ def test_prune_options_are_the_config_fields(capsys):
     assert _prune_config(args) == PruneConfig(
         output_dir="out", group_by_length=True
     )
+
+
+def test_structure_and_wanda_options(capsys):
+    from smp_keras.cli.main import _prune_config, build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(
+        [
+            "prune",
+            "--structure",
+            "2:4",
+            "--method",
+            "wanda",
+            "--calibration-examples",
+            "64",
+        ]
+    )
+    config = _prune_config(args)
+    assert (config.method, config.structure, config.density) == (
+        "wanda",
+        "2:4",
+        0.5,
+    )
+    assert config.calibration_examples == 64
+    args = parser.parse_args(["prune", "--score-init", "wanda"])
+    assert _prune_config(args).score_init == "wanda"
+    # Refused combinations are one line naming parameters and values.
+    code, _, err = _run(capsys, "prune", "--structure", "2:4")
+    assert code == 1
+    line = _one_error_line(err)
+    assert "structure='2:4'" in line and "method='smp-s'" in line
+    code, _, err = _run(
+        capsys, "prune", "--method", "smp-l", "--structure", "2:4",
+        "--density", "0.1",
+    )  # fmt: skip
+    assert code == 1
+    line = _one_error_line(err)
+    assert "density=0.1" in line and "structure='2:4'" in line
 
 
 def test_an_old_config_file_with_reg_weight_is_read(capsys, tmp_path):

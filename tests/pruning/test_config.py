@@ -72,6 +72,12 @@ def test_a_run_config_file_is_accepted():
         ({"data_files": {"train": 3}}, TypeError, "data_files['train']"),
         ({"overwrite": "yes"}, TypeError, "`overwrite` must be a bool"),
         ({"dropout": 0.95}, ValueError, "`dropout`"),
+        ({"structure": "2-4"}, ValueError, "structure='2-4'"),
+        ({"structure": "5:4"}, ValueError, "structure='5:4'"),
+        ({"structure": 24}, TypeError, "`structure`"),
+        ({"calibration_examples": 0}, ValueError, "`calibration_examples`"),
+        ({"calibration_examples": 1.5}, TypeError, "calibration_examples"),
+        ({"score_init": "random"}, ValueError, "`score_init` must be one of"),
     ],
 )
 def test_invalid_fields_name_field_and_value(changes, error, words):
@@ -112,6 +118,7 @@ def test_derived_values():
         "magnitude": True,
         "movement": True,
         "soft-movement": True,
+        "wanda": False,
         "fine-tune": True,
     }
     with pytest.raises(
@@ -171,6 +178,69 @@ def test_old_and_new_names_with_different_values_are_refused(tmp_path):
     _old_run_dir(folder, regularization_weight=1.0, reg_weight=400.0)
     with pytest.raises(rd.RunDirectoryError, match="`reg_weight`"):
         rd.run_config_of(str(folder))
+
+
+def test_structure_fixes_the_density_at_n_over_m():
+    config = PruneConfig(method="smp-l", structure="2:4")
+    assert (config.structure, config.nm, config.density) == ("2:4", (2, 4), 0.5)
+    assert config.final_density == 0.5
+    assert config.run_dir() == "runs/rotten_tomatoes-smp-l-0.5-2of4"
+    # Normalised; a pair is read too; the density n/m may be given.
+    for text in (" 2 : 4", (2, 4), [2, 4]):
+        again = PruneConfig(method="wanda", structure=text, density=0.5)
+        assert again.structure == "2:4"
+    assert PruneConfig(method="magnitude", structure="1:3").density == 1 / 3
+    assert PruneConfig.from_json(config.to_json()) == config
+    with pytest.raises(ValueError) as info:
+        PruneConfig(method="smp-l", structure="2:4", density=0.1)
+    message = str(info.value)
+    assert "density=0.1" in message and "structure='2:4'" in message
+    assert "n/m=0.5" in message
+    assert PruneConfig().density == DEFAULTS["density"]  # unstructured
+
+
+@pytest.mark.parametrize(
+    ("method", "why"),
+    [
+        ("smp-s", "shares one budget between matrices"),
+        ("soft-movement", "a threshold keeps no fixed count"),
+        ("fine-tune", "keeps every weight"),
+    ],
+)
+def test_structure_is_refused_where_it_cannot_apply(method, why):
+    with pytest.raises(ValueError) as info:
+        PruneConfig(method=method, structure="2:4", regularization_weight=1.0)
+    message = str(info.value)
+    assert f"method={method!r}" in message and "structure='2:4'" in message
+    assert why in message
+    assert "'smp-l', 'magnitude', 'movement' or 'wanda'" in message
+
+
+def test_wanda_trains_nothing():
+    config = PruneConfig(method="wanda", steps=50, calibration_examples=16)
+    assert config.total_steps(1000) == 0
+    assert config.schedule_steps(0) == (0, 0)
+    assert config.resolved_hold_eval_every(0) == 0
+    assert not config.trains_weights
+    assert config.calibration_examples == 16
+    assert PruneConfig().calibration_examples == 128
+    with pytest.raises(ValueError, match="method='wanda', teacher='runs/t'"):
+        PruneConfig(method="wanda", teacher="runs/t")
+
+
+def test_a_run_directory_without_the_issue_21_fields_loads(tmp_path):
+    folder = tmp_path / "run"
+    config = PruneConfig(output_dir=str(folder)).to_dict()
+    del config["structure"], config["calibration_examples"]
+    folder.mkdir()
+    data = {"config": config, "resolved": {}, "smp_keras_version": "0.1.0"}
+    (folder / rd.CONFIG).write_text(json.dumps(data))
+    loaded = rd.run_config_of(str(folder))
+    assert loaded == PruneConfig(output_dir=str(folder))
+    assert loaded.structure is None
+    assert rd.check_run_dir(loaded) == (str(folder), True)  # resumes
+    assert "structure" not in migrate_config(config)  # only when complete
+    assert migrate_config(config, complete=True)["structure"] is None
 
 
 def test_same_run_ignores_output_dir_and_overwrite_only():

@@ -167,6 +167,7 @@ INT_OPTIONS = {
     "--eval-max-examples": (1, None),
     "--test-max-examples": (1, None),
     "--checkpoint-every": (1, None),
+    "--calibration-examples": (1, None),
 }
 REAL_OPTIONS = {  # (low, high, low_open)
     "--density": (0.0, 1.0, True),

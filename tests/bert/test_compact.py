@@ -1,0 +1,296 @@
+"""Exact compaction: dead neurons and heads removed, the same outputs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from smp_keras.bert import (
+    BertBackbone,
+    compact,
+    compaction_plan,
+    find_backbone,
+    save_compact_keras,
+)
+
+SIZES = dict(
+    vocabulary_size=40,
+    num_layers=3,
+    num_heads=4,
+    hidden_dim=16,
+    intermediate_dim=24,
+    max_sequence_length=12,
+    initializer_range=0.5,
+)
+
+
+def _backbone(activation="gelu", seed=0):
+    """A small backbone with sizeable weights and non-zero biases."""
+    keras.utils.set_random_seed(seed)
+    backbone = BertBackbone(activation=activation, **SIZES)
+    rng = np.random.default_rng(seed)
+    for layer in backbone.masked_layers():
+        layer.bias.assign(rng.normal(size=layer.bias.shape) * 0.5)
+    return backbone
+
+
+def _kill(backbone, seed=0):
+    """Random masks (60% kept) plus dead structure of every kind.
+
+    Layer 0: neuron 1 input-dead (non-zero bias), neurons 2, 5, 7
+    output-dead (5 input-dead too), head 1 value-dead (non-zero value
+    bias), head 3 output-dead, head 2 key-dead (uniform attention: kept).
+    Layer 1: heads 0, 1 value-dead, 2 output-dead, 3 query-dead (kept);
+    every neuron input-dead (a zero-width feed-forward). Layer 2: every
+    head value-dead (no attention left), every neuron kept.
+    """
+    rng = np.random.default_rng(seed)
+    masks = {}
+    for i, block in enumerate(backbone.transformer_layers):
+        for layer in block.masked_layers():
+            masks[i, layer.name] = rng.random(layer.kernel.shape) < 0.6
+    masks[0, "intermediate"][:, [1, 5]] = False
+    masks[0, "output"][[2, 5, 7], :] = False
+    masks[0, "value"][:, 4:8] = False
+    masks[0, "attention_output"][12:16, :] = False
+    masks[0, "key"][:, 8:12] = False
+    masks[1, "value"][:, 0:8] = False
+    masks[1, "attention_output"][8:12, :] = False
+    masks[1, "query"][:, 12:16] = False
+    masks[1, "intermediate"][:] = False
+    masks[2, "value"][:] = False
+    for (i, name), mask in masks.items():
+        block = backbone.transformer_layers[i]
+        getattr(block, f"{name}_dense").set_mask(mask)
+
+
+def _batch(seed=1, batch=4, length=9):
+    """Random tokens; rows unpadded, padded, mostly padded, all padding."""
+    rng = np.random.default_rng(seed)
+    padding = np.ones((batch, length), "int32")
+    padding[1, length - 3 :] = 0
+    padding[2, 2:] = 0
+    padding[3, :] = 0
+    return {
+        "token_ids": rng.integers(0, 40, (batch, length)).astype("int32"),
+        "segment_ids": rng.integers(0, 2, (batch, length)).astype("int32"),
+        "padding_mask": padding,
+    }
+
+
+def _task_batch(model, tokenizer):
+    """Two padded sentences as the inputs of task model `model`."""
+    enc = tokenizer(["the film was great .", "a dull plot"], padding=True)
+    x = {
+        "token_ids": np.asarray(enc["input_ids"], "int32"),
+        "segment_ids": np.asarray(enc["token_type_ids"], "int32"),
+        "padding_mask": np.asarray(enc["attention_mask"], "int32"),
+    }
+    if any(t.name.startswith("mask_positions") for t in model.inputs):
+        x["mask_positions"] = np.array([2, 1], "int32")
+    return x
+
+
+def _numpy(tree):
+    return {k: ops.convert_to_numpy(v) for k, v in tree.items()}
+
+
+def _assert_same(got, expected):
+    assert set(got) == set(expected)
+    for key, value in expected.items():
+        np.testing.assert_allclose(got[key], value, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("activation", ["gelu", "gelu_approximate", "relu"])
+def test_compacted_model_computes_the_masked_outputs(activation):
+    backbone = _backbone(activation)
+    _kill(backbone)
+    small, report = compact(backbone)
+    for seed in (1, 2):
+        batch = _batch(seed)
+        _assert_same(_numpy(small(batch)), _numpy(backbone(batch)))
+    assert report.layers == compaction_plan(backbone).layers
+
+
+def test_dead_structure_is_removed_and_nothing_else():
+    backbone = _backbone()
+    _kill(backbone)
+    small, report = compact(backbone)
+    first, second, third = report.layers
+    assert first.kept_heads == (0, 2)  # head 2 (key-dead) stays
+    assert first.value_dead_heads == (1,)
+    assert first.output_dead_heads == (3,)
+    assert first.input_dead_neurons == (1,)
+    assert first.output_dead_neurons == (2, 5, 7)
+    assert first.kept_neurons == tuple(
+        j for j in range(24) if j not in (1, 2, 5, 7)
+    )
+    assert second.kept_heads == (3,)  # query-dead: kept
+    assert second.kept_neurons == ()
+    assert len(second.input_dead_neurons) == 24
+    assert third.kept_heads == ()
+    assert third.value_dead_heads == (0, 1, 2, 3)
+    assert len(third.kept_neurons) == 24
+    assert (report.heads_removed, report.neurons_removed) == (9, 28)
+    # The kernels shrink accordingly (4-wide heads, 16 hidden).
+    shapes = {w.path: tuple(w.shape) for w in small.weights}
+    assert shapes["query_0/kernel"] == (16, 2, 4)
+    assert shapes["attention_output_1/kernel"] == (1, 4, 16)
+    assert shapes["intermediate_0/kernel"] == (16, 20)
+    assert shapes["output_0/kernel"] == (20, 16)
+    assert "intermediate_1/kernel" not in shapes
+    assert "query_2/kernel" not in shapes
+    assert report.parameters_after == small.count_params()
+    assert report.parameters_after < report.parameters_before
+
+
+def test_masks_that_kill_nothing_keep_every_size():
+    backbone = _backbone()
+    rng = np.random.default_rng(3)
+    for layer in backbone.masked_layers():  # sparse, but nothing dies
+        layer.set_mask(rng.random(layer.kernel.shape) < 0.8)
+    small, report = compact(backbone)
+    assert (report.heads_removed, report.neurons_removed) == (0, 0)
+    assert report.parameters_before == report.parameters_after
+    for layer in report.layers:
+        assert layer.kept_heads == (0, 1, 2, 3)
+        assert layer.kept_neurons == tuple(range(24))
+        assert layer.parameters_before == layer.parameters_after
+    _assert_same(_numpy(small(_batch())), _numpy(backbone(_batch())))
+
+
+def test_parameter_counts_add_up():
+    backbone = _backbone()
+    full, _ = compact(backbone)  # dense masks: the uncompacted rebuild
+    _kill(backbone)
+    small, report = compact(backbone)
+    outside = full.count_params() - sum(
+        x.parameters_before for x in report.layers
+    )
+    assert small.count_params() - outside == sum(
+        x.parameters_after for x in report.layers
+    )
+    assert report.parameters_before == full.count_params()
+
+
+def test_report_dict_and_table():
+    backbone = _backbone()
+    _kill(backbone)
+    report = compaction_plan(backbone)
+    data = report.to_dict()
+    assert data["heads_removed"] == 9
+    assert data["layers"][0]["kept_heads"] == [0, 2]
+    table = report.table()
+    assert table == str(report)
+    lines = table.splitlines()
+    assert lines[0].split() == [
+        "layer",
+        "heads",
+        "kept",
+        "neurons",
+        "kept",
+        "params",
+        "before",
+        "after",
+    ]
+    assert lines[2].split()[:3] == ["0", "2/4", "20/24"]
+    assert lines[-1].split()[:3] == ["model", "3/12", "44/72"]
+
+
+def test_compact_keras_file_round_trips(tmp_path):
+    backbone = _backbone()
+    _kill(backbone)
+    path = str(tmp_path / "small.keras")
+    report = save_compact_keras(backbone, path)
+    assert report.heads_removed == 9
+    loaded = keras.saving.load_model(path)
+    modules = {type(layer).__module__ for layer in loaded._flatten_layers()}
+    assert all(m.startswith("keras.") for m in modules), modules
+    batch = _batch()
+    _assert_same(_numpy(loaded(batch)), _numpy(backbone(batch)))
+    with pytest.raises(ValueError, match="keras_path"):
+        save_compact_keras(backbone, str(tmp_path / "small.h5"))
+    assert sorted(os.listdir(tmp_path)) == ["small.keras"]
+
+
+def test_a_task_model_keeps_its_head(tiny_model):
+    from smp_keras.api import load_pruned_model
+
+    model, _, tokenizer, _ = load_pruned_model(tiny_model, None, "sst2")
+    rng = np.random.default_rng(0)
+    for layer in find_backbone(model).masked_layers():
+        mask = rng.random(layer.kernel.shape) < 0.5
+        if layer.matrix_type == "intermediate":
+            mask[:, :5] = False
+        if layer.matrix_type == "value":
+            mask[:, :8] = False  # head 0 of 2
+        layer.set_mask(mask)
+    small, report = compact(model)
+    assert report.neurons_removed >= 10
+    assert report.heads_removed == 2
+    x = _task_batch(model, tokenizer)
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(small(x, training=False)),
+        ops.convert_to_numpy(model(x, training=False)),
+        atol=1e-5,
+    )
+
+
+# === `smp export --compact` on a run directory ===
+
+
+def test_export_compact_writes_the_compact_keras(
+    finished_run, tmp_path, capsys
+):
+    from smp_keras.api import export, load_pruned_model
+    from smp_keras.cli.main import main
+
+    path = str(tmp_path / "small.keras")
+    written = export(finished_run.run_dir, keras_path=path, compact=True)
+    assert written["keras"] == path
+    assert written["compaction"].splitlines()[-1].startswith("model")
+    loaded = keras.saving.load_model(path)
+    model, _, tokenizer, _ = load_pruned_model(finished_run.run_dir)
+    x = _task_batch(model, tokenizer)
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(loaded(x, training=False)),
+        ops.convert_to_numpy(model(x, training=False)),
+        atol=1e-5,
+    )
+    with pytest.raises(ValueError, match="compact"):
+        export(finished_run.run_dir, compact=True, masks_output=path)
+    with pytest.raises(ValueError, match="hf_folder"):
+        export(
+            finished_run.run_dir,
+            keras_path=path,
+            hf_folder=str(tmp_path / "hf"),
+            compact=True,
+        )
+    assert not (tmp_path / "hf").exists()
+    out = str(tmp_path / "cli.keras")
+    code = main(["export", finished_run.run_dir, "--keras", out, "--compact"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert f"keras: {out}" in printed and "heads kept" in printed
+    assert os.path.isfile(out)
+
+
+def test_export_compact_of_a_run_without_masks(finished_run, tmp_path, capsys):
+    from smp_keras.cli.main import main
+
+    run = tmp_path / "unfinished"
+    shutil.copytree(finished_run.run_dir, run)
+    os.remove(run / "masks.smpmask")
+    out = tmp_path / "small.keras"
+    out.write_bytes(b"an older export")
+    code = main(["export", str(run), "--keras", str(out), "--compact"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "masks.smpmask" in err and str(run) in err
+    assert out.read_bytes() == b"an older export"
+    assert sorted(os.listdir(tmp_path)) == ["small.keras", "unfinished"]
