@@ -142,8 +142,13 @@ def test_initialize_scores_magnitude_and_zeros():
 def test_score_weight_adam_uses_two_learning_rates_in_fit():
     layer = MaskedDense(2, kernel_trainable=True, name="m")
     model = keras.Sequential([keras.Input((3,)), layer])
+    # A tiny epsilon: Adam's first step is lr * g / (|g| + epsilon), which
+    # the default 1e-7 pulls below lr where a gradient entry is small.
     model.compile(
-        ScoreWeightAdam(learning_rate=0.1, weight_learning_rate=0.001), "mse"
+        ScoreWeightAdam(
+            learning_rate=0.1, weight_learning_rate=0.001, epsilon=1e-12
+        ),
+        "mse",
     )
     kernel = keras.ops.convert_to_numpy(layer.kernel).copy()
     rng = np.random.default_rng(0)
