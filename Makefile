@@ -13,7 +13,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export HYPOTHESIS_PROFILE ?= ci
 
 .PHONY: install demo demo-snli test lint test-core test-backends test-docs \
-        docs bench study reliability clean
+        docs bench bench-serving study reliability clean
 
 $(STAMP): pyproject.toml constraints/dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,21 @@ bench: $(STAMP)
 	    --out benchmarks/results/bert_step_$$b.json; \
 	  KERAS_BACKEND=$$b $(PY) benchmarks/bench_padding.py \
 	    --out benchmarks/results/padding_$$b.json; \
+	done
+	@set -e; for b in $(BACKENDS) numpy; do \
+	  KERAS_BACKEND=$$b $(PY) benchmarks/bench_sparse.py --backend $$b \
+	    --out benchmarks/results/sparse_$$b.json; \
+	done
+	$(PY) benchmarks/summarize.py
+
+## Serving real pruned runs: dense / compact / sparse exports per backend.
+## The runs come from the study harnesses (`recipe.py CELL`, `nm_wanda.py CELL`).
+SERVING_RUNS ?= runs/recipe/rt-smp-s-kd-10-decay-300-s0 runs/nm_wanda/rt-wanda-3-0-s0
+bench-serving: $(STAMP)
+	@set -e; for b in $(BACKENDS); do \
+	  $(PY) benchmarks/bench_serving.py --backend $$b \
+	    $(foreach r,$(SERVING_RUNS),--run $(r)) \
+	    --out benchmarks/results/serving_$$b.json; \
 	done
 	$(PY) benchmarks/summarize.py
 

@@ -1,8 +1,9 @@
 """Render the committed raw benchmark results as one Markdown page.
 
-Reads `benchmarks/results/{core,masked_dense_*,bert_step_*,padding_*}.json`
-(written by `bench_core.py`, `bench_masked_dense.py`, `bench_bert_step.py`
-and `bench_padding.py`) and
+Reads `benchmarks/results/{core,masked_dense_*,bert_step_*,padding_*,
+sparse_*,serving_*}.json` (written by `bench_core.py`,
+`bench_masked_dense.py`, `bench_bert_step.py`, `bench_padding.py`,
+`bench_sparse.py` and `bench_serving.py`) and
 writes `benchmarks/results/performance.md`, which the docs' Benchmarks page
 includes. Every figure on that page comes from those files.
 
@@ -145,6 +146,93 @@ def padding_table() -> list[str]:
     return lines + [""]
 
 
+def sparse_table() -> list[str]:
+    """SparseDense against Dense per backend (`bench_sparse.py`)."""
+    results = _load("sparse_*.json")
+    if not results:
+        return []
+    densities = sorted(
+        {r["density"] for _, d in results for r in d["rows"]}, reverse=True
+    )
+    lines = [
+        "## Sparse execution",
+        "",
+        "`SparseDense` (the backend's sparse product) against `Dense` with "
+        "the same pruned kernel (`benchmarks/bench_sparse.py`): speed-up "
+        "(dense time / sparse time, above 1: sparse is faster) at 128 tokens "
+        "(batch 1) / 4,096 tokens (batch 32).",
+        "",
+        "| file | backend | model | matrix | "
+        + " | ".join(f"{100 * x:g}% kept" for x in densities)
+        + " |",
+        "|---|---|---|---|" + "---|" * len(densities),
+    ]
+    for name, d in results:
+        backend = d["environment"]["backend"]
+        seen: dict[tuple, dict] = {}
+        for r in d["rows"]:
+            key = (r["model"], tuple(r["shape"]))
+            seen.setdefault(key, {})[(r["density"], r["tokens"])] = r
+        for (model, shape), rows in seen.items():
+            cells = []
+            for x in densities:
+                small, large = rows.get((x, 128)), rows.get((x, 4096))
+                cells.append(
+                    "–"
+                    if small is None or large is None
+                    else f"{small['speedup']:.2f}× / {large['speedup']:.2f}×"
+                )
+            lines.append(
+                f"| {name} | {backend} | {model} | {shape[0]}→{shape[1]} | "
+                + " | ".join(cells)
+                + " |"
+            )
+    return lines + [""]
+
+
+def serving_table() -> list[str]:
+    """Dense / compact / sparse exports of real runs (`bench_serving.py`)."""
+    results = _load("serving_*.json")
+    if not results:
+        return []
+    lines = [
+        "## Serving a pruned MiniLM",
+        "",
+        "The `.keras` exports of real all-MiniLM-L6-v2 runs on Rotten "
+        "Tomatoes (`benchmarks/bench_serving.py`): `dense` (`smp export "
+        "--keras`), `compact` (`--compact`) and `sparse` (`--sparse`), each "
+        "loaded in a fresh process and run with `predict_on_batch` on "
+        '128-token examples; speed-ups against `dense`. "same predictions": '
+        'the same classes as `dense` on a fixed batch; "accuracy": every '
+        "export's test accuracy equals the run's `metrics.json`; "
+        '"model RSS": the resident memory that loading and running the '
+        "model added in its process.",
+        "",
+        "| file | run | kept | export | file MiB | batch 1 latency ms | "
+        "speed-up | batch 32 examples/s | speed-up | model RSS MiB | "
+        "same predictions | accuracy |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, d in results:
+        for run in d["runs"]:
+            accuracy = run["accuracy"]
+            for variant, r in run["variants"].items():
+                value = 100 * next(iter(accuracy[variant].values()))
+                same = "=" if accuracy["equal"] else "≠"
+                lines.append(
+                    f"| {name} | `{os.path.basename(run['run'])}` | "
+                    f"{100 * run['density']:.1f}% | {variant} | "
+                    f"{r['file_mib']:.1f} | {r['latency_ms']:.1f} | "
+                    f"{r['latency_speedup']:.2f}× | "
+                    f"{r['throughput_per_s']:.1f} | "
+                    f"{r['throughput_speedup']:.2f}× | "
+                    f"{r['model_rss_mib']:.0f} | "
+                    f"{'yes' if r['same_predictions'] else 'no'} | "
+                    f"{value:.1f} ({same} run) |"
+                )
+    return lines + [""]
+
+
 def main() -> None:
     lines = [
         "# Performance",
@@ -157,6 +245,8 @@ def main() -> None:
         *masked_dense_table(),
         *bert_table(),
         *padding_table(),
+        *sparse_table(),
+        *serving_table(),
     ]
     path = os.path.join(RESULTS, "performance.md")
     text = "\n".join(lines)

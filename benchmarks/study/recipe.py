@@ -193,16 +193,25 @@ def run_cell(cell: Cell) -> dict[str, Any]:
     return record
 
 
-def _run(cell: Cell, overwrite: bool = False) -> dict[str, Any]:
+def job_record(
+    settings: dict[str, Any], out: str, name: str, overwrite: bool = False
+) -> dict[str, Any]:
+    """Runs the job with `settings` into run directory `out`; returns its
+    ``metrics.json`` with the study's environment and the allocation."""
     from smp_keras.api import PruneConfig, prune
 
-    out = os.path.join(RUNS, cell.name)
-    config = PruneConfig(**cell.settings(), output_dir=out, overwrite=overwrite)
+    config = PruneConfig(**settings, output_dir=out, overwrite=overwrite)
     result = prune(config, quiet=True)
     with open(os.path.join(result.run_dir, "metrics.json")) as f:
         record = json.load(f)
-    record["study"] = {"cell": cell.name, **study._environment()}
+    record["study"] = {"cell": name, **study._environment()}
     record["allocation"] = allocation(result.artifact_path)
+    return record
+
+
+def _run(cell: Cell, overwrite: bool = False) -> dict[str, Any]:
+    out = os.path.join(RUNS, cell.name)
+    record = job_record(cell.settings(), out, cell.name, overwrite)
     if cell.method == "fine-tune":
         os.makedirs(OUT, exist_ok=True)
         path = _record_path(cell)
@@ -220,13 +229,20 @@ def allocation(artifact: str) -> dict[str, float]:
 # === Aggregation ===
 
 
-def load_records() -> dict[str, dict[str, Any]]:
+def load_cell_records(
+    every: list[Any], record_path: Any
+) -> dict[str, dict[str, Any]]:
+    """`{cell name: record}` of the cells of `every` whose record exists."""
     out = {}
-    for cell in cells():
-        path = _record_path(cell)
+    for cell in every:
+        path = record_path(cell)
         if os.path.exists(path):
             out[cell.name] = study.read_record(path)
     return out
+
+
+def load_records() -> dict[str, dict[str, Any]]:
+    return load_cell_records(cells(), _record_path)
 
 
 def _accuracy(record: dict[str, Any]) -> float:
@@ -426,15 +442,24 @@ def plot_budget(records: dict[str, dict[str, Any]], path: str) -> None:
     plt.close(fig)
 
 
+def write_report(
+    out: str, text: str, plot_fn: Any, records: dict, png: str
+) -> str:
+    """Writes ``<out>/table.md`` (`text`) and ``<out>/<png>`` (`plot_fn`),
+    each atomically; returns `text`."""
+    os.makedirs(out, exist_ok=True)
+    study.smpcore.atomic_write(
+        os.path.join(out, "table.md"), lambda f: f.write(text.encode())
+    )
+    plot_fn(records, os.path.join(out, png))
+    return text
+
+
 def write_outputs() -> str:
     records = load_records()
-    text = report(records)
-    os.makedirs(OUT, exist_ok=True)
-    study.smpcore.atomic_write(
-        os.path.join(OUT, "table.md"), lambda f: f.write(text.encode())
+    return write_report(
+        OUT, report(records), plot_budget, records, "budget.png"
     )
-    plot_budget(records, os.path.join(OUT, "budget.png"))
-    return text
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -486,14 +486,29 @@ def _short(values: Runs | None, percent: int) -> str:
     return text
 
 
+#: The one-shot Wanda records of the N:M and training-free study
+#: (`nm_wanda.py`): no training step, so the recipe does not apply.
+WANDA_RECORDS = os.path.join(OUT, "nm_wanda")
+
+
+def _wanda(task: str, percent: int) -> str:
+    """A README cell: Wanda, one shot, from its study record."""
+    path = os.path.join(WANDA_RECORDS, f"{task}-wanda-{percent}-0-s0.json")
+    if not os.path.exists(path):
+        return "–"
+    return f"{100 * _metric_of(read_record(path)['metrics']):.1f}"
+
+
 def readme_table(records: dict[str, dict[str, Any]]) -> str:
     """The README's headline table, generated from the records only.
 
     One row per task and column of remaining weights; the best pruned
-    result of a row (on target) is bold."""
+    result of a row (on target) is bold. The Wanda column (one shot, no
+    training) comes from the N:M and training-free study's records."""
     values = summary(records)
     head = ["test accuracy (%)", "remaining"]
-    head += [LABELS[m] for m in README_METHODS] + ["dense fine-tuning"]
+    head += [LABELS[m] for m in README_METHODS]
+    head += ["Wanda (one shot)", "dense fine-tuning"]
     lines = [
         "| " + " | ".join(head) + " |",
         "|" + "---|" * len(head),
@@ -515,6 +530,7 @@ def readme_table(records: dict[str, dict[str, Any]]) -> str:
                 if best is not None and on_target.get(method) == best:
                     text = f"**{text}**"
                 cells_.append(text)
+            cells_.append(_wanda(task, percent))
             lines.append(
                 f"| {names.get(task, task)} | {percent}% | "
                 + " | ".join(cells_)

@@ -70,6 +70,7 @@ from smp_keras.bert.export import (
 from smp_keras.bert.layer_utils import activation_fn
 from smp_keras.bert.reference_masks import find_backbone
 from smp_keras.bert.transformer_layer import _MASK_PENALTY
+from smp_keras.layers.sparse_dense import SparseDense, sparse_pays
 
 __all__ = [
     "CompactReport",
@@ -132,11 +133,15 @@ class CompactReport:
         parameters_before: parameters of the whole rebuilt model without
             compaction (the dense shapes).
         parameters_after: parameters of the compacted model.
+        sparse_matrices: `(layer name, density)` of every matrix stored as
+            a :class:`~smp_keras.layers.SparseDense` (``compact(...,
+            sparse=...)``); empty for a dense compacted model.
     """
 
     layers: tuple[LayerCompaction, ...]
     parameters_before: int
     parameters_after: int
+    sparse_matrices: tuple[tuple[str, float], ...] = ()
 
     @property
     def heads_removed(self) -> int:
@@ -158,6 +163,7 @@ class CompactReport:
             "neurons_removed": self.neurons_removed,
             "parameters_before": self.parameters_before,
             "parameters_after": self.parameters_after,
+            "sparse_matrices": [list(x) for x in self.sparse_matrices],
         }
 
     def table(self) -> str:
@@ -196,6 +202,13 @@ class CompactReport:
         ]
         lines.insert(1, "-" * len(lines[0]))
         lines.insert(len(lines) - 1, "-" * len(lines[0]))
+        if self.sparse_matrices:
+            densities = [d for _, d in self.sparse_matrices]
+            lines.append(
+                f"sparse kernels: {len(densities)} matrices, "
+                f"{100 * min(densities):.1f}-{100 * max(densities):.1f}% "
+                "kept"
+            )
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -337,23 +350,78 @@ def _built(layer: Any, shape: tuple, weights: list[np.ndarray]) -> Any:
     return layer
 
 
-def _projection(weights: tuple, heads: int, head_dim: int, name: str) -> Any:
-    kernel, bias = weights
-    hidden = kernel.shape[0]
-    layer = keras.layers.EinsumDense(
-        "btd,dhk->bthk",
-        output_shape=(None, heads, head_dim),
-        bias_axes="hk",
-        name=name,
-    )
-    return _built(
-        layer,
-        (None, None, hidden),
-        [
-            kernel.reshape(hidden, heads, head_dim),
-            bias.reshape(heads, head_dim),
-        ],
-    )
+class _Kernels:
+    """Builds the rebuilt matrices: a standard layer, or a
+    :class:`~smp_keras.layers.SparseDense` where the sparse product pays
+    (:func:`~smp_keras.layers.sparse_pays`); records the sparse ones."""
+
+    def __init__(self, sparse: bool | float) -> None:
+        self.enabled = sparse is not False
+        self.max_density = None if isinstance(sparse, bool) else sparse
+        self.chosen: list[tuple[str, float]] = []
+
+    def sparse(self, kernel: np.ndarray, name: str) -> bool:
+        if not self.enabled or kernel.size == 0:
+            return False
+        density = float(np.count_nonzero(kernel)) / kernel.size
+        if not sparse_pays(density, max_density=self.max_density):
+            return False
+        self.chosen.append((name, round(density, 6)))
+        return True
+
+    def dense(self, weights: tuple, name: str) -> Any:
+        """`x @ kernel + bias` on `(..., in)` inputs."""
+        kernel, bias = weights
+        if self.sparse(kernel, name):
+            return SparseDense.from_kernel(kernel, bias, name=name)
+        layer = keras.layers.Dense(kernel.shape[1], name=name)
+        return _built(layer, (None, kernel.shape[0]), [kernel, bias])
+
+    def projection(
+        self, weights: tuple, heads: int, head_dim: int, name: str
+    ) -> Any:
+        """`(b, t, hidden)` -> `(b, t, heads, head_dim)`."""
+        kernel, bias = weights
+        hidden = kernel.shape[0]
+        if self.sparse(kernel, name):
+            layer = SparseDense.from_kernel(kernel, bias, name=name)
+            reshape = keras.layers.Reshape((-1, heads, head_dim))
+            return lambda x: reshape(layer(x))
+        layer = keras.layers.EinsumDense(
+            "btd,dhk->bthk",
+            output_shape=(None, heads, head_dim),
+            bias_axes="hk",
+            name=name,
+        )
+        return _built(
+            layer,
+            (None, None, hidden),
+            [
+                kernel.reshape(hidden, heads, head_dim),
+                bias.reshape(heads, head_dim),
+            ],
+        )
+
+    def attention_output(self, weights: tuple, heads: int, name: str) -> Any:
+        """`(b, t, heads, head_dim)` -> `(b, t, hidden)`."""
+        kernel, bias = weights
+        dim = kernel.shape[0] // heads
+        hidden = kernel.shape[1]
+        if self.sparse(kernel, name):
+            layer = SparseDense.from_kernel(kernel, bias, name=name)
+            reshape = keras.layers.Reshape((-1, heads * dim))
+            return lambda x: layer(reshape(x))
+        output = keras.layers.EinsumDense(
+            "bthk,hkd->btd",
+            output_shape=(None, hidden),
+            bias_axes="d",
+            name=name,
+        )
+        return _built(
+            output,
+            (None, None, heads, dim),
+            [kernel.reshape(heads, dim, hidden), bias],
+        )
 
 
 def _constant(
@@ -368,7 +436,12 @@ def _constant(
 
 
 def _attention(
-    plan: _Layer, x: Any, keep: Any, has_token: Any, index: int
+    plan: _Layer,
+    x: Any,
+    keep: Any,
+    has_token: Any,
+    index: int,
+    kernels: _Kernels,
 ) -> Any:
     """The layer's attention output, as `BertTransformerLayer._attend`."""
     heads = len(plan.record.kept_heads)
@@ -379,35 +452,29 @@ def _attention(
         )(has_token)
     dim = plan.head_dim
     query, key, value = (
-        ops.transpose(
-            _projection(weights, heads, dim, f"{name}_{index}")(x),
-            (0, 2, 1, 3),
-        )
+        kernels.projection(weights, heads, dim, f"{name}_{index}")(x)
         for name, weights in (
             ("query", plan.query),
             ("key", plan.key),
             ("value", plan.value),
         )
+    )  # (batch, tokens, heads, head_dim) each
+    # The backend's fused attention (PyTorch's scaled_dot_product_attention,
+    # JAX's dot_product_attention) with the padding as an additive bias: a
+    # finite penalty, as the backbone's, so an all-padding row stays finite
+    # (and is then zeroed by `has_token`).
+    context = ops.dot_product_attention(
+        query,
+        key,
+        value,
+        bias=(1.0 - keep) * _MASK_PENALTY,
+        scale=dim**-0.5,
     )
-    scores = ops.matmul(query, ops.transpose(key, (0, 1, 3, 2)))
-    scores = ops.cast(scores, "float32") * (dim**-0.5)
-    scores = scores + (1.0 - keep) * _MASK_PENALTY
-    probs = ops.softmax(scores, axis=-1)
-    context = ops.matmul(ops.cast(probs, value.dtype), value)
-    context = context * ops.cast(ops.expand_dims(has_token, 1), context.dtype)
-    context = ops.transpose(context, (0, 2, 1, 3))
-    kernel, _ = plan.attention_output
-    hidden = kernel.shape[1]
-    output = keras.layers.EinsumDense(
-        "bthk,hkd->btd",
-        output_shape=(None, hidden),
-        bias_axes="d",
-        name=f"attention_output_{index}",
+    context = context * ops.cast(
+        ops.expand_dims(has_token, -1), context.dtype
     )
-    output = _built(
-        output,
-        (None, None, heads, dim),
-        [kernel.reshape(heads, dim, hidden), bias],
+    output = kernels.attention_output(
+        plan.attention_output, heads, f"attention_output_{index}"
     )
     attended = output(context)
     if plan.attention_constant.any():
@@ -418,20 +485,21 @@ def _attention(
     return attended
 
 
-def _feed_forward(block: Any, plan: _Layer, x: Any, ones: Any, i: int) -> Any:
-    kernel, bias = plan.output
+def _feed_forward(
+    block: Any, plan: _Layer, x: Any, ones: Any, i: int, kernels: _Kernels
+) -> Any:
     if not plan.record.kept_neurons:  # the output bias alone
-        return _constant(bias, f"output_constant_{i}")(ones)
-    inner = plan.intermediate
-    h = keras.layers.Dense(inner[0].shape[1], name=f"intermediate_{i}")
-    h = _built(h, (None, inner[0].shape[0]), list(inner))(x)
+        return _constant(plan.output[1], f"output_constant_{i}")(ones)
+    h = kernels.dense(plan.intermediate, f"intermediate_{i}")(x)
     h = activation_fn(block.activation)(h)
-    y = keras.layers.Dense(kernel.shape[1], name=f"output_{i}")
-    return _built(y, (None, kernel.shape[0]), [kernel, bias])(h)
+    return kernels.dense(plan.output, f"output_{i}")(h)
 
 
 def _encoder(
-    backbone: BertBackbone, plans: list[_Layer], inputs: dict[str, Any]
+    backbone: BertBackbone,
+    plans: list[_Layer],
+    inputs: dict[str, Any],
+    kernels: _Kernels,
 ) -> Any:
     x = _embeddings(backbone, inputs)
     keep = ops.cast(inputs["padding_mask"], "float32")[:, None, None, :]
@@ -440,11 +508,11 @@ def _encoder(
     for i, (block, plan) in enumerate(
         zip(backbone.transformer_layers, plans, strict=True)
     ):
-        attended = _attention(plan, x, keep, has_token, i)
+        attended = _attention(plan, x, keep, has_token, i, kernels)
         x = _layer_norm(block.attention_layer_norm, f"attention_norm_{i}")(
             attended + x
         )
-        y = _feed_forward(block, plan, x, ones, i)
+        y = _feed_forward(block, plan, x, ones, i, kernels)
         x = _layer_norm(block.output_layer_norm, f"output_norm_{i}")(y + x)
     return x
 
@@ -472,23 +540,36 @@ def _backbone_outputs(backbone: BertBackbone, sequence: Any) -> dict:
     return outputs
 
 
-def _rebuild(model: Any, plans: list[_Layer]) -> keras.Model:
+def _rebuild(model: Any, plans: list[_Layer], kernels: _Kernels) -> keras.Model:
     backbone = find_backbone(model)
     if model is backbone:
         inputs = {
             name: keras.Input(shape=(None,), dtype="int32", name=name)
             for name in ("token_ids", "segment_ids", "padding_mask")
         }
-        sequence = _encoder(backbone, plans, inputs)
+        sequence = _encoder(backbone, plans, inputs, kernels)
         outputs = _backbone_outputs(backbone, sequence)
     else:
         inputs = task_inputs(model)
-        sequence = _encoder(backbone, plans, inputs)
+        sequence = _encoder(backbone, plans, inputs, kernels)
         outputs = task_outputs(model, sequence, inputs)
     return keras.Model(inputs, outputs, name=f"{model.name}_compact")
 
 
-def compact(model: Any) -> tuple[keras.Model, CompactReport]:
+def _check_sparse(sparse: Any) -> bool | float:
+    if isinstance(sparse, bool | np.bool_):
+        return bool(sparse)
+    if isinstance(sparse, int | float | np.floating) and 0 <= sparse <= 1:
+        return float(sparse)
+    raise ValueError(
+        "`sparse` must be a bool or a maximum density in [0, 1]. Received: "
+        f"sparse={sparse!r}"
+    )
+
+
+def compact(
+    model: Any, sparse: bool | float = False
+) -> tuple[keras.Model, CompactReport]:
     """Rebuilds a masked model without the structure its masks killed.
 
     Removed, judged on the masked kernels (``kernel * mask``, Keras
@@ -507,21 +588,36 @@ def compact(model: Any) -> tuple[keras.Model, CompactReport]:
     for all layers): :func:`~smp_keras.bert.export_huggingface` keeps the
     dense shapes.
 
+    With `sparse`, each encoder matrix (query, key, value, attention
+    output, intermediate, output) whose density is at or below the sparse
+    crossover of the current backend (:func:`~smp_keras.layers.sparse_pays`)
+    becomes a :class:`~smp_keras.layers.SparseDense` storing its nonzero
+    weights only and multiplying with the backend's sparse kernel; the
+    others stay standard layers. The model then needs `smp_keras` to load
+    (``import smp_keras.layers`` registers the layer) and is for the backend it
+    was built for (the crossover differs by backend; the layer runs on
+    all).
+
     Args:
         model: A :class:`~smp_keras.bert.BertBackbone` (the result has its
             outputs: `sequence_output`, `pooled_output`, `mlm_logits`, the
             MLM decoder stored untied) or a task model of this library
             built on one (the result has its inputs and outputs, as
             :func:`~smp_keras.bert.plain_keras_model`), masks set.
+        sparse: False (dense kernels), True (sparse where the current
+            backend's measured crossover says it pays) or a maximum
+            density in [0, 1] (sparse at or below it; 1: every matrix).
 
     Returns:
         `(compacted model, report)`: a functional `keras.Model` of
-        standard Keras layers with per-layer head counts and feed-forward
-        widths, and the :class:`CompactReport` of what was kept.
+        standard Keras layers (and `SparseDense` layers with `sparse`)
+        with per-layer head counts and feed-forward widths, and the
+        :class:`CompactReport` of what was kept (and stored sparse).
 
     Raises:
         TypeError: If `model` holds no backbone.
-        ValueError: If a task model's head is not one of this library's.
+        ValueError: If a task model's head is not one of this library's,
+            or for a `sparse` that is neither a bool nor in [0, 1].
 
     Example:
         >>> from smp_keras.bert import BertBackbone, compact
@@ -532,10 +628,17 @@ def compact(model: Any) -> tuple[keras.Model, CompactReport]:
         >>> report.neurons_removed, report.heads_removed
         (0, 0)
     """
+    kernels = _Kernels(_check_sparse(sparse))
     backbone = find_backbone(model)
     plans = _plan(backbone)
-    compacted = _rebuild(model, plans)
-    after = compacted.count_params()
+    compacted = _rebuild(model, plans, kernels)
+    # Counted with the compacted shapes, a sparse kernel at its full size.
+    after = sum(
+        layer.input_dim * layer.units + layer.units * layer.use_bias
+        if isinstance(layer, SparseDense)
+        else layer.count_params()
+        for layer in compacted.layers
+    )
     removed = sum(
         x.record.parameters_before - x.record.parameters_after for x in plans
     )
@@ -543,11 +646,14 @@ def compact(model: Any) -> tuple[keras.Model, CompactReport]:
         layers=tuple(x.record for x in plans),
         parameters_before=after + removed,
         parameters_after=after,
+        sparse_matrices=tuple(kernels.chosen),
     )
     return compacted, report
 
 
-def save_compact_keras(model: Any, path: str) -> CompactReport:
+def save_compact_keras(
+    model: Any, path: str, sparse: bool | float = False
+) -> CompactReport:
     """Writes :func:`compact` of `model` to a ``.keras`` file.
 
     The file holds standard Keras layers only and loads with
@@ -555,9 +661,14 @@ def save_compact_keras(model: Any, path: str) -> CompactReport:
     is written to a temporary file and renamed into place: an existing
     file at `path` is replaced only by a complete one.
 
+    With `sparse` (see :func:`compact`) the file also holds
+    :class:`~smp_keras.layers.SparseDense` layers: loading it then needs
+    ``import smp_keras.layers``.
+
     Args:
         model: A backbone or task model of this library, masks set.
         path: Destination, ending in ``.keras``.
+        sparse: As :func:`compact`.
 
     Returns:
         The :class:`CompactReport`.
@@ -566,6 +677,6 @@ def save_compact_keras(model: Any, path: str) -> CompactReport:
         ValueError: If `path` does not end in ``.keras``.
     """
     check_keras_path(path)
-    compacted, report = compact(model)
+    compacted, report = compact(model, sparse=sparse)
     save_keras_atomically(compacted, path)
     return report

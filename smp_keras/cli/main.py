@@ -257,6 +257,14 @@ def _add_export(sub: Any, common: argparse.ArgumentParser) -> None:
         "heads the masks provably killed (same outputs) and print what is "
         "kept per layer; not with --hf-folder",
     )
+    p.add_argument(
+        "--sparse",
+        action="store_true",
+        help="with --keras: --compact, and every matrix sparse enough to "
+        "run faster on this backend stored as its kept weights only "
+        "(smp_keras.layers.SparseDense; to load it, `import "
+        "smp_keras.layers` first)",
+    )
     p.set_defaults(func=_cmd_export)
 
 
@@ -462,6 +470,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         model=args.model,
         task=args.task,
         compact=args.compact,
+        sparse=args.sparse,
     )
     table = written.pop("compaction", None)
     for kind, path in written.items():

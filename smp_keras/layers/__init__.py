@@ -1,5 +1,16 @@
 """Keras layers of `smp_keras`."""
 
 from smp_keras.layers.masked_dense import PRUNING_METHODS, MaskedDense
+from smp_keras.layers.sparse_dense import (
+    SPARSE_MAX_DENSITY,
+    SparseDense,
+    sparse_pays,
+)
 
-__all__ = ["PRUNING_METHODS", "MaskedDense"]
+__all__ = [
+    "PRUNING_METHODS",
+    "SPARSE_MAX_DENSITY",
+    "MaskedDense",
+    "SparseDense",
+    "sparse_pays",
+]

@@ -252,6 +252,7 @@ def export(
     model: str | None = None,
     task: str | None = None,
     compact: bool = False,
+    sparse: bool | float = False,
 ) -> dict[str, str]:
     """Writes a run's (or an artifact's) masks in the forms you need.
 
@@ -274,6 +275,13 @@ def export(
             outputs (:func:`smp_keras.bert.save_compact_keras`). Needs
             `keras_path` and excludes `hf_folder`: a ``transformers`` BERT
             has one width for all layers.
+        sparse: Write `keras_path` compacted (as `compact`) with every
+            encoder matrix whose density is at or below the current
+            backend's measured sparse crossover stored as a
+            :class:`~smp_keras.layers.SparseDense` (its kept weights only,
+            multiplied by the backend's sparse kernel); a float is the
+            crossover density to use instead. Implies `compact`; loading
+            the file needs ``import smp_keras.layers``.
 
     Returns:
         `{kind: path written}`; with `compact`, also ``"compaction"``: the
@@ -283,17 +291,26 @@ def export(
     Raises:
         FileNotFoundError: If `source` holds no artifact (a run directory
             without masks: the message names the missing file).
-        ValueError: If nothing is asked for, `compact` without
-            `keras_path` or with `hf_folder`, or masks that do not match.
+        ValueError: If nothing is asked for, `compact` or `sparse` without
+            `keras_path` or with `hf_folder`, a `sparse` that is neither a
+            bool nor in [0, 1], a backend without a sparse kernel, or masks
+            that do not match.
     """
+    if sparse is not False:
+        from smp_keras.bert.compact import _check_sparse
+        from smp_keras.layers import sparse_pays
+
+        sparse = _check_sparse(sparse)
+        sparse_pays(0.0)  # the current backend has a sparse kernel
+        compact = compact or sparse is not False
     if compact and (keras_path is None or hf_folder is not None):
         raise ValueError(
             "`compact` applies to `keras_path` only: give keras_path, and "
             "export hf_folder in a separate call without compact "
             "(transformers' BERT has one head count and one intermediate "
             "size for all layers, so it cannot hold a compacted model). "
-            f"Received: compact=True, keras_path={keras_path!r}, "
-            f"hf_folder={hf_folder!r}"
+            f"Received: compact=True, sparse={sparse!r}, "
+            f"keras_path={keras_path!r}, hf_folder={hf_folder!r}"
         )
     path = os.fspath(source)
     run = rd.run_config_of(path)
@@ -330,7 +347,7 @@ def export(
         from smp_keras.bert import save_compact_keras
 
         keras_path = os.fspath(keras_path)
-        report = save_compact_keras(loaded, keras_path)
+        report = save_compact_keras(loaded, keras_path, sparse=sparse)
         written["keras"] = keras_path
         written["compaction"] = report.table()
     elif keras_path is not None:

@@ -218,6 +218,79 @@ def test_compact_keras_file_round_trips(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["small.keras"]
 
 
+# === Sparse kernels ===
+
+
+def test_sparse_compaction_computes_the_masked_outputs(tmp_path):
+    from smp_keras.layers import SparseDense
+
+    backbone = _backbone()
+    _kill(backbone)
+    small, report = compact(backbone, sparse=1.0)  # every matrix sparse
+    sparse = [layer for layer in small.layers if isinstance(layer, SparseDense)]
+    assert {x.name for x in sparse} == {n for n, _ in report.sparse_matrices}
+    # Layer 0: 6 matrices; layer 1: 4 attention ones (no neuron left);
+    # layer 2: the feed-forward pair (no head left).
+    assert len(sparse) == 12
+    densities = {x.name: x.density for x in sparse}
+    assert max(densities.values()) < 0.7  # the 60% masks
+    assert densities["query_1"] == 0.0  # its one head is query-dead
+    assert densities["key_0"] == pytest.approx(0.6 / 2, abs=0.1)
+    for seed in (1, 2):
+        batch = _batch(seed)
+        _assert_same(_numpy(small(batch)), _numpy(backbone(batch)))
+    dense, dense_report = compact(backbone)
+    assert report.parameters_after == dense_report.parameters_after
+    assert dense_report.sparse_matrices == ()
+    assert "sparse kernels: 12 matrices" in report.table()
+    assert "sparse kernels" not in dense_report.table()
+    assert report.to_dict()["sparse_matrices"][0][0] == "query_0"
+    path = str(tmp_path / "sparse.keras")
+    assert save_compact_keras(backbone, path, sparse=1.0) == report
+    loaded = keras.saving.load_model(path)
+    _assert_same(_numpy(loaded(_batch())), _numpy(backbone(_batch())))
+
+
+def test_sparse_follows_the_backend_crossover():
+    from smp_keras.layers import SPARSE_MAX_DENSITY
+
+    backbone = _backbone()
+    _kill(backbone)  # 60% kept: above every backend's crossover
+    _, report = compact(backbone, sparse=True)
+    # Only the all-zero query kernel of layer 1 (nothing to multiply).
+    assert report.sparse_matrices == (("query_1", 0.0),)
+    crossover = SPARSE_MAX_DENSITY[keras.backend.backend()]
+    rng = np.random.default_rng(4)
+    for layer in backbone.masked_layers():  # around the crossover
+        density = rng.choice([crossover / 2, 2 * crossover, 0.5])
+        layer.set_mask(rng.random(layer.kernel.shape) < max(density, 0.05))
+    dense, _ = compact(backbone)
+    expected = {
+        layer.name
+        for layer in dense.layers
+        if layer.name.split("_")[0]
+        in ("query", "key", "value", "attention", "intermediate", "output")
+        and not layer.name.startswith(("attention_norm", "output_norm"))
+        and layer.kernel is not None
+        and np.count_nonzero(ops.convert_to_numpy(layer.kernel))
+        <= crossover * np.prod(layer.kernel.shape)
+    }
+    small, report = compact(backbone, sparse=True)
+    assert {name for name, _ in report.sparse_matrices} == expected
+    assert all(d <= crossover for _, d in report.sparse_matrices)
+    _assert_same(_numpy(small(_batch())), _numpy(backbone(_batch())))
+
+
+@pytest.mark.parametrize("sparse", [1.5, -0.1, "yes", None])
+def test_bad_sparse_is_named(sparse, tmp_path):
+    backbone = _backbone()
+    with pytest.raises(ValueError, match="sparse"):
+        compact(backbone, sparse=sparse)
+    with pytest.raises(ValueError, match="sparse"):
+        save_compact_keras(backbone, str(tmp_path / "x.keras"), sparse=sparse)
+    assert os.listdir(tmp_path) == []
+
+
 def test_a_task_model_keeps_its_head(tiny_model):
     from smp_keras.api import load_pruned_model
 
@@ -277,6 +350,38 @@ def test_export_compact_writes_the_compact_keras(
     assert code == 0
     printed = capsys.readouterr().out
     assert f"keras: {out}" in printed and "heads kept" in printed
+    assert os.path.isfile(out)
+
+
+def test_export_sparse_writes_sparse_kernels(finished_run, tmp_path, capsys):
+    from smp_keras.api import export, load_pruned_model
+    from smp_keras.cli.main import main
+    from smp_keras.layers import SparseDense
+
+    path = str(tmp_path / "sparse.keras")
+    written = export(finished_run.run_dir, keras_path=path, sparse=1.0)
+    assert "sparse kernels" in written["compaction"]
+    loaded = keras.saving.load_model(path)
+    assert any(isinstance(x, SparseDense) for x in loaded.layers)
+    model, _, tokenizer, _ = load_pruned_model(finished_run.run_dir)
+    x = _task_batch(model, tokenizer)
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(loaded(x, training=False)),
+        ops.convert_to_numpy(model(x, training=False)),
+        atol=1e-5,
+    )
+    for bad in (dict(sparse=2.0), dict(sparse=True, hf_folder="hf")):
+        with pytest.raises(ValueError, match="sparse|hf_folder"):
+            export(
+                finished_run.run_dir,
+                keras_path=str(tmp_path / "bad.keras"),
+                **bad,
+            )
+    assert sorted(os.listdir(tmp_path)) == ["sparse.keras"]
+    out = str(tmp_path / "cli.keras")
+    code = main(["export", finished_run.run_dir, "--keras", out, "--sparse"])
+    assert code == 0
+    assert f"keras: {out}" in capsys.readouterr().out
     assert os.path.isfile(out)
 
 

@@ -163,6 +163,7 @@ def published() -> set[float]:
     tables = (
         "benchmarks/results/study/table.md",
         "benchmarks/results/study/recipe/table.md",
+        "benchmarks/results/study/nm_wanda/table.md",
         "benchmarks/results/learnability.md",
     )
     return set().union(*(_figures((ROOT / t).read_text()) for t in tables))
@@ -246,14 +247,42 @@ def test_the_prose_check_catches_a_figure_no_record_backs(
 # === The recipe and budget study (issue 17) ===
 
 
-@pytest.fixture(scope="module")
-def recipe() -> Any:
-    path = ROOT / "benchmarks" / "study" / "recipe.py"
-    spec = importlib.util.spec_from_file_location("study_recipe", path)
+def _harness(name: str) -> Any:
+    """Imports ``benchmarks/study/<name>.py``."""
+    path = ROOT / "benchmarks" / "study" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"study_{name}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _assert_made_with(name: str, record: dict, settings: dict) -> None:
+    """`record`'s config has every value of the cell's `settings` (paths
+    compared by file name: records store them relative)."""
+    settings = dict(settings)
+    config = record["config"]
+    for key in ("teacher", "output_dir"):  # absolute paths
+        if settings.get(key) is not None:
+            assert os.path.basename(config[key]) == os.path.basename(
+                settings.pop(key)
+            ), name
+    files = settings.pop("data_files", None)
+    if files is not None:
+        assert {
+            split: os.path.basename(path)
+            for split, path in config["data_files"].items()
+        } == {s: os.path.basename(p) for s, p in files.items()}, name
+    differs = {
+        k: (config.get(k), v) for k, v in settings.items() if config.get(k) != v
+    }
+    assert not differs, f"{name}: record config differs {differs}"
+    assert record["eval_split"] == "test", name
+
+
+@pytest.fixture(scope="module")
+def recipe() -> Any:
+    return _harness("recipe")
 
 
 def test_recipe_table_is_regenerated_from_the_records(recipe: Any) -> None:
@@ -271,32 +300,46 @@ def test_every_recipe_record_was_made_with_its_cells_configuration(
 ) -> None:
     by_name = {cell.name: cell for cell in recipe.cells()}
     for name, record in recipe.load_records().items():
-        settings = dict(by_name[name].settings())
-        config = record["config"]
-        for key in ("teacher", "output_dir"):  # absolute paths
-            if settings.get(key) is not None:
-                assert os.path.basename(config[key]) == os.path.basename(
-                    settings.pop(key)
-                ), name
-        files = settings.pop("data_files", None)
-        if files is not None:
-            assert {
-                split: os.path.basename(path)
-                for split, path in config["data_files"].items()
-            } == {s: os.path.basename(p) for s, p in files.items()}, name
-        differs = {
-            k: (config.get(k), v)
-            for k, v in settings.items()
-            if config.get(k) != v
-        }
-        assert not differs, f"{name}: record config differs {differs}"
-        assert record["eval_split"] == "test", name
+        _assert_made_with(name, record, by_name[name].settings())
         if record["config"]["select"] == "best":
             chosen = record["selected"]["step"]
             eligible = [p for p in record["curve"] if p["final_density"]]
             best = max(p["metrics"]["accuracy"] for p in eligible)
             assert chosen in [p["step"] for p in eligible], name
             assert record["selected"]["value"] == best, name
+
+
+# === The N:M and training-free study (issue 21) ===
+
+
+@pytest.fixture(scope="module")
+def nm_wanda() -> Any:
+    return _harness("nm_wanda")
+
+
+def test_nm_wanda_table_is_regenerated_from_the_records(nm_wanda: Any) -> None:
+    records = nm_wanda.load_records()
+    assert records, "no N:M / Wanda records found"
+    committed = (
+        ROOT / "benchmarks/results/study/nm_wanda/table.md"
+    ).read_text()
+    assert committed == nm_wanda.report(records), (
+        "nm_wanda/table.md is stale: run "
+        "`python benchmarks/study/nm_wanda.py --table`"
+    )
+
+
+def test_every_nm_wanda_record_was_made_with_its_cells_configuration(
+    nm_wanda: Any,
+) -> None:
+    by_name = {cell.name: cell for cell in nm_wanda.cells()}
+    for name, record in nm_wanda.load_records().items():
+        cell = by_name[name]
+        _assert_made_with(name, record, cell.settings())
+        if ":" in cell.sparsity:  # every matrix keeps exactly n of m
+            assert all(v == 0.5 for v in record["allocation"].values()), name
+        else:
+            assert abs(record["density"] - int(cell.sparsity) / 100) < 2e-3
 
 
 def _strings(value: Any) -> Any:
