@@ -147,8 +147,10 @@ def _export(run: str, folder: str) -> dict[str, str]:
     return paths
 
 
-def _accuracy(run: str, paths: dict[str, str]) -> dict[str, Any]:
-    """Test accuracy of each exported file on the run's test split."""
+def accuracy_check(run: str, paths: dict[str, str]) -> dict[str, Any]:
+    """The metrics of each exported file on the split the run's
+    ``metrics.json`` was scored on (the job's encoding and sample), and
+    whether they all equal the run's (``"equal"``)."""
     import keras
 
     from smp_keras.api import load_pruned_model
@@ -163,16 +165,17 @@ def _accuracy(run: str, paths: dict[str, str]) -> dict[str, Any]:
 
     config = rd.run_config_of(run)
     _, spec, tokenizer, _ = load_pruned_model(run)
+    with open(os.path.join(run, "metrics.json")) as f:
+        metrics = json.load(f)
+    recorded, name = metrics["metrics"], metrics["eval_split"]
     rows = load_task_data(
         spec,
         data_files=config.data_files,
         columns=config.columns,
-        split="test",
+        split=name,
     )
     rows = sample_rows(rows, config.test_max_examples)
-    split = encode_split(spec, tokenizer, rows, "test", config.max_length)
-    with open(os.path.join(run, "metrics.json")) as f:
-        recorded = json.load(f)["metrics"]
+    split = encode_split(spec, tokenizer, rows, name, config.max_length)
     out: dict[str, Any] = {"run_metrics": recorded, "examples": len(rows)}
     for variant, path in paths.items():
         model = keras.saving.load_model(path)
@@ -223,7 +226,7 @@ def bench_run(backend: str, run: str, seconds: float, rounds: int) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         paths = _export(run, folder)
         sizes = {v: os.path.getsize(p) for v, p in paths.items()}
-        accuracy = _accuracy(run, paths)
+        accuracy = accuracy_check(run, paths)
         samples: dict[str, list[dict]] = {v: [] for v in VARIANTS}
         for _ in range(rounds):
             for variant in VARIANTS:

@@ -470,9 +470,7 @@ def _attention(
         bias=(1.0 - keep) * _MASK_PENALTY,
         scale=dim**-0.5,
     )
-    context = context * ops.cast(
-        ops.expand_dims(has_token, -1), context.dtype
-    )
+    context = context * ops.cast(ops.expand_dims(has_token, -1), context.dtype)
     output = kernels.attention_output(
         plan.attention_output, heads, f"attention_output_{index}"
     )

@@ -385,6 +385,32 @@ def test_export_sparse_writes_sparse_kernels(finished_run, tmp_path, capsys):
     assert os.path.isfile(out)
 
 
+def test_every_export_scores_the_runs_test_metrics(finished_run, tmp_path):
+    """The check `benchmarks/bench_serving.py` makes on real runs: each
+    exported file, scored on the run's final split, equals its
+    ``metrics.json``."""
+    import importlib.util
+    import pathlib
+
+    from smp_keras.api import export
+
+    path = pathlib.Path(__file__).parents[2] / "benchmarks/bench_serving.py"
+    spec = importlib.util.spec_from_file_location("bench_serving", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    paths = {}
+    for name, kwargs in (
+        ("dense", {}),
+        ("compact", {"compact": True}),
+        ("sparse", {"sparse": 1.0}),
+    ):
+        paths[name] = str(tmp_path / f"{name}.keras")
+        export(finished_run.run_dir, keras_path=paths[name], **kwargs)
+    check = bench.accuracy_check(finished_run.run_dir, paths)
+    assert check["equal"], check
+    assert check["examples"] > 0
+
+
 def test_export_compact_of_a_run_without_masks(finished_run, tmp_path, capsys):
     from smp_keras.cli.main import main
 
