@@ -379,6 +379,12 @@ def test_export_sparse_writes_sparse_kernels(finished_run, tmp_path, capsys):
             )
     assert sorted(os.listdir(tmp_path)) == ["sparse.keras"]
     out = str(tmp_path / "cli.keras")
+    # A backend without a sparse kernel is named before anything is read.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(keras.backend, "backend", lambda: "openvino")
+        with pytest.raises(ValueError, match="openvino"):
+            export(finished_run.run_dir, keras_path=out, sparse=True)
+    assert sorted(os.listdir(tmp_path)) == ["sparse.keras"]
     code = main(["export", finished_run.run_dir, "--keras", out, "--sparse"])
     assert code == 0
     assert f"keras: {out}" in capsys.readouterr().out
