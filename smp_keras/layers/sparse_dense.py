@@ -253,6 +253,10 @@ class SparseDense(keras.layers.Layer):
         super().load_own_variables(store)
         self._csr = None
 
+    def set_weights(self, weights: Any) -> None:
+        super().set_weights(weights)
+        self._csr = None  # rebuilt from the new values on the next call
+
     def _product(self, x: Any) -> Any:
         """`(tokens, in) @ kernel` with the backend's sparse kernel."""
         backend = keras.backend.backend()

@@ -74,6 +74,18 @@ def test_inside_a_model_saved_and_loaded(tmp_path):
     )
 
 
+def test_new_weights_are_used_after_a_call():
+    kernel = _kernel((12, 6), 0.3)
+    layer = SparseDense.from_kernel(kernel)
+    x = np.ones((2, 12), "float32")
+    layer(x)  # builds the backend's sparse matrix (cached on PyTorch)
+    values, rows, columns = layer.get_weights()
+    layer.set_weights([2 * values, rows, columns])
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(layer(x)), x @ (2 * kernel), atol=1e-5
+    )
+
+
 def test_the_file_stores_only_the_kept_weights(tmp_path):
     kernel = _kernel((256, 256), 0.05)
     sizes = {}
