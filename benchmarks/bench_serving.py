@@ -33,10 +33,8 @@ encoding and sample), and the record says whether this equals the run's
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -299,28 +297,16 @@ def main(argv: list[str] | None = None) -> None:
     os.environ["KERAS_BACKEND"] = args.backend
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     sys.path.insert(0, str(ROOT))
-    import smpcore
 
     if args.child:
         path, out = args.child
         data = child(path, args.seconds)
         Path(out).write_text(json.dumps(data))
         return
-    import keras
+    from bench_sparse import environment, write_json
 
-    versions = {"keras": keras.__version__}
-    module = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
-    versions[args.backend] = __import__(module[args.backend]).__version__
     result = {
-        "environment": {
-            "backend": args.backend,
-            "versions": versions,
-            "python": platform.python_version(),
-            "machine": platform.machine(),
-            "cpu_count": os.cpu_count(),
-            "load_average_at_start": list(os.getloadavg()),
-            "date": datetime.datetime.now(datetime.UTC).isoformat(),
-        },
+        "environment": environment(args.backend),
         "settings": {
             "length": LENGTH,
             "seconds": args.seconds,
@@ -331,9 +317,7 @@ def main(argv: list[str] | None = None) -> None:
             for run in args.run
         ],
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(result, indent=2) + "\n"
-    smpcore.atomic_write(args.out, lambda f: f.write(text.encode()))
+    write_json(args.out, result)
     print(summary(result))
 
 

@@ -172,7 +172,8 @@ def crossover(rows: list[dict]) -> dict[str, Any]:
     return out
 
 
-def _environment(backend: str) -> dict:
+def environment(backend: str) -> dict:
+    """Versions, machine and load of a benchmark run on `backend`."""
     import keras
     import numpy as np
 
@@ -193,6 +194,15 @@ def _environment(backend: str) -> dict:
         "load_average_at_start": list(os.getloadavg()),
         "date": datetime.datetime.now(datetime.UTC).isoformat(),
     }
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Writes `data` as indented JSON to `path`, atomically."""
+    import smpcore
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(data, indent=2) + "\n"
+    smpcore.atomic_write(path, lambda f: f.write(text.encode()))
 
 
 def summary(result: dict) -> str:
@@ -220,25 +230,21 @@ def main(argv: list[str] | None = None) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import keras
 
-    import smpcore
-
     if keras.backend.backend() != args.backend:
         raise SystemExit(
             f"Keras was already imported with backend "
             f"{keras.backend.backend()!r}; set KERAS_BACKEND={args.backend}."
         )
     print(f"Sparse kernels on {args.backend}", flush=True)
-    environment = _environment(args.backend)
+    machine = environment(args.backend)  # the load average at the start
     rows = bench(args.backend, args.models, args.seconds)
     result = {
-        "environment": environment,
+        "environment": machine,
         "settings": {"seconds": args.seconds, "densities": list(DENSITIES)},
         "rows": rows,
         "crossover": crossover(rows),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(result, indent=2) + "\n"
-    smpcore.atomic_write(args.out, lambda f: f.write(text.encode()))
+    write_json(args.out, result)
     print(summary(result))
 
 

@@ -125,13 +125,7 @@ def run_cell(cell: Cell) -> dict[str, Any]:
     path = _record_path(cell)
     if os.path.exists(path):
         return study.read_record(path)
-    if cell.task == "tweets" and not os.path.exists(
-        os.path.join(recipe.TWEETS, "test.csv")
-    ):
-        raise SystemExit(
-            "The tweets data are missing: run "
-            "`python benchmarks/study/prepare_tweets.py` first."
-        )
+    recipe.check_data(cell.task)
     out = os.path.join(RUNS, cell.name)
     record = recipe.job_record(cell.settings(), out, cell.name, True)
     study.write_record(path, record)

@@ -170,18 +170,23 @@ def _record_path(cell: Cell) -> str:
     return os.path.join(OUT, f"{cell.name}.json")
 
 
-def run_cell(cell: Cell) -> dict[str, Any]:
-    """Runs `cell` unless its record exists; returns the record."""
-    path = _record_path(cell)
-    if os.path.exists(path):
-        return study.read_record(path)
-    if cell.task == "tweets" and not os.path.exists(
+def check_data(task: str) -> None:
+    """Stops with what to run when `task`'s local data files are missing."""
+    if task == "tweets" and not os.path.exists(
         os.path.join(TWEETS, "test.csv")
     ):
         raise SystemExit(
             "The tweets data are missing: run "
             "`python benchmarks/study/prepare_tweets.py` first."
         )
+
+
+def run_cell(cell: Cell) -> dict[str, Any]:
+    """Runs `cell` unless its record exists; returns the record."""
+    path = _record_path(cell)
+    if os.path.exists(path):
+        return study.read_record(path)
+    check_data(cell.task)
     teacher = cell.teacher()
     if teacher is not None and not os.path.isdir(
         os.path.join(RUNS, teacher.name, "model")
