@@ -4,12 +4,15 @@ A frozen pre-trained model is adapted to a task only by learning which of
 its weights to keep. The Keras frontend of the method:
 
 * :class:`MaskedDense`: a dense layer with a frozen kernel, trainable
-  scores and a top-k (or threshold, or magnitude) mask;
+  scores and a top-k (or threshold, or magnitude) mask, and
+  :class:`MaskedEinsumDense`, the same for `EinsumDense`;
+* :func:`mask_model`: any Keras model (or keras-hub backbone) with its
+  `Dense`/`EinsumDense` layers masked, and :func:`bake`, its inverse;
 * :class:`SparsityScheduler`: density and regulariser schedules, with the
   SMP-L (uniform), SMP-S and global allocations;
 * :class:`ThresholdScheduler`: the threshold methods' step schedule;
 * :mod:`smp_keras.objective`: the score regulariser and distillation;
-* :mod:`smp_keras.model_utils`: reports, mask artifacts and baking;
+* :mod:`smp_keras.model_utils`: reports and mask artifacts;
 * :mod:`smp_keras.api`: the end-to-end job (`prune`, `evaluate`, `export`,
   `report`, `demo`) behind the `smp` command.
 
@@ -36,7 +39,10 @@ _LAZY = {
     "matrix_group": "smp_keras.callbacks",
     "PRUNING_METHODS": "smp_keras.layers",
     "MaskedDense": "smp_keras.layers",
-    "bake": "smp_keras.model_utils",
+    "MaskedEinsumDense": "smp_keras.layers",
+    "bake": "smp_keras.transform",
+    "mask_model": "smp_keras.transform",
+    "maskable_layers": "smp_keras.transform",
     "format_sparsity_report": "smp_keras.model_utils",
     "load_masks": "smp_keras.model_utils",
     "mask_mismatches": "smp_keras.model_utils",
@@ -60,6 +66,7 @@ __all__ = [
     "ALLOCATIONS",
     "PRUNING_METHODS",
     "MaskedDense",
+    "MaskedEinsumDense",
     "SMPDistiller",
     "SparsityScheduler",
     "ThresholdScheduler",
@@ -68,6 +75,8 @@ __all__ = [
     "load_masks",
     "make_distiller",
     "mask_mismatches",
+    "mask_model",
+    "maskable_layers",
     "masked_layers",
     "matrix_group",
     "named_masked_layers",
@@ -91,9 +100,12 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         ThresholdScheduler,
         matrix_group,
     )
-    from smp_keras.layers import PRUNING_METHODS, MaskedDense
+    from smp_keras.layers import (
+        PRUNING_METHODS,
+        MaskedDense,
+        MaskedEinsumDense,
+    )
     from smp_keras.model_utils import (
-        bake,
         format_sparsity_report,
         load_masks,
         mask_mismatches,
@@ -115,6 +127,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         straight_through,
         topk_mask,
     )
+    from smp_keras.transform import bake, mask_model, maskable_layers
 
 
 def __getattr__(name: str) -> Any:

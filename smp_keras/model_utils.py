@@ -1,4 +1,7 @@
-"""Model-level helpers: find masked layers, report, save/load masks, bake.
+"""Model-level helpers: find masked layers, report, save/load masks.
+
+(:func:`bake`, the inverse of :func:`smp_keras.mask_model`, lives in
+:mod:`smp_keras.transform` and is importable from here too.)
 
 Every `MaskedDense` of a model gets a stable name, the `/`-joined names of
 the layers that lead to it from the model (the model's own name excluded),
@@ -21,6 +24,7 @@ import numpy as np
 
 import smpcore
 from smp_keras.layers.masked_dense import MaskedDense
+from smp_keras.transform import bake
 from smpcore.validation import check_density
 
 __all__ = [
@@ -218,7 +222,9 @@ def mask_mismatches(
         elif (
             layer.structure is not None
             and not mask.all()
-            and not smpcore.is_nm_mask(mask, *layer.structure)
+            and not smpcore.is_nm_mask(
+                mask.reshape(layer.matrix_shape), *layer.structure
+            )
         ):
             problems.append(
                 f"{name!r} has structure='{layer.structure[0]}:"
@@ -271,65 +277,6 @@ def load_masks(model: keras.layers.Layer, path: str | os.PathLike) -> None:
         )
     for name, layer in layers.items():
         layer.set_mask(masks[name])
-
-
-def _cloner(pairs: list[tuple[Any, Any]]) -> Any:
-    def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
-        if isinstance(layer, MaskedDense):
-            return layer.bake()
-        if masked_layers(layer):
-            raise ValueError(
-                f"Layer '{layer.name}' ({type(layer).__name__}) holds "
-                "MaskedDense layers inside: `bake` only replaces MaskedDense "
-                "layers that are direct parts of Sequential or Functional "
-                "models. Bake such a layer with its own code."
-            )
-        new = layer.__class__.from_config(layer.get_config())
-        pairs.append((layer, new))
-        return new
-
-    return clone
-
-
-def bake(model: keras.Model) -> keras.Model:
-    """Returns a copy of `model` with every `MaskedDense` replaced by `Dense`.
-
-    Each `MaskedDense` becomes :meth:`MaskedDense.bake` (a `Dense` with
-    kernel `kernel * mask`, same name and bias), every other layer a copy
-    with the same weights; nested Sequential/Functional models are baked
-    recursively. The result holds no `smp_keras` layer and computes the
-    same outputs. Custom layers that hold `MaskedDense` layers inside (such
-    as `smp_keras.bert`'s backbone) are baked by their own code.
-
-    Args:
-        model: A built Sequential or Functional model.
-
-    Returns:
-        A new Keras model.
-
-    Raises:
-        TypeError: If `model` is not a Sequential or Functional model.
-        ValueError: If a masked layer sits inside a custom layer.
-    """
-    if not isinstance(model, keras.Sequential | keras.Model) or not (
-        isinstance(model, keras.Sequential) or _is_functional(model)
-    ):
-        raise TypeError(
-            "`model` must be a Sequential or Functional keras model. "
-            f"Received: model of type {type(model).__name__}"
-        )
-    _built(model)
-    pairs: list[tuple[Any, Any]] = []
-    baked = keras.models.clone_model(
-        model, clone_function=_cloner(pairs), recursive=True
-    )
-    for old, new in pairs:
-        new.set_weights(old.get_weights())
-    return baked
-
-
-def _is_functional(model: Any) -> bool:
-    return isinstance(model, keras.Model) and hasattr(model, "_operations")
 
 
 @contextlib.contextmanager
@@ -409,8 +356,11 @@ def override_masks(
             elif layer.structure is not None:
                 kernel = keras.ops.convert_to_numpy(layer.kernel)
                 mask = smpcore.nm_mask(
-                    np.abs(kernel.astype("float32")), *layer.structure
-                )
+                    np.abs(kernel.astype("float32")).reshape(
+                        layer.matrix_shape
+                    ),
+                    *layer.structure,
+                ).reshape(shape)
             else:
                 kernel = keras.ops.convert_to_numpy(layer.kernel)
                 mask = smpcore.magnitude_mask(kernel.astype("float32"), density)

@@ -191,7 +191,9 @@ def run_cell(cell: Cell) -> dict[str, Any]:
     if teacher is not None and not os.path.isdir(
         os.path.join(RUNS, teacher.name, "model")
     ):
-        _run(teacher, overwrite=True)
+        # Not overwritten: an interrupted teacher resumes from its
+        # checkpoint (a 3,000-step teacher is hours of CPU).
+        _run(teacher)
     record = _run(cell)
     study.write_record(path, record)
     print(f"{cell.name}: {record['metrics']}", flush=True)

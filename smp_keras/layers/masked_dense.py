@@ -220,9 +220,46 @@ class MaskedDense(keras.layers.Layer):
             raise ValueError(
                 f"`units` must be a positive int. Received: units={units!r}"
             )
-        _check_choice(pruning_method, "pruning_method", PRUNING_METHODS)
-        super().__init__(**kwargs)
         self.units = int(units)
+        self._init_masking(
+            activation=activation,
+            use_bias=use_bias,
+            pruning_method=pruning_method,
+            kernel_trainable=kernel_trainable,
+            score_initializer=score_initializer,
+            kernel_initializer=kernel_initializer,
+            bias_initializer=bias_initializer,
+            density=density,
+            threshold=threshold,
+            min_density=min_density,
+            matrix_type=matrix_type,
+            structure=structure,
+            **kwargs,
+        )
+        self.input_spec = InputSpec(min_ndim=1)
+
+    def _init_masking(
+        self,
+        *,
+        activation: Any,
+        use_bias: bool,
+        pruning_method: str,
+        kernel_trainable: bool,
+        score_initializer: Any,
+        kernel_initializer: Any,
+        bias_initializer: Any,
+        density: float | None,
+        threshold: float | None,
+        min_density: float,
+        matrix_type: str | None,
+        structure: Any,
+        **kwargs: Any,
+    ) -> None:
+        """Checks and stores the arguments every masked layer shares (the
+        mask's, the activation's and the initializers'); calls the base
+        `Layer` constructor with `kwargs`."""
+        _check_choice(pruning_method, "pruning_method", PRUNING_METHODS)
+        keras.layers.Layer.__init__(self, **kwargs)
         self.activation = _get(activations.get, activation, "activation")
         self.use_bias = _check_bool(use_bias, "use_bias")
         self.pruning_method = pruning_method
@@ -262,7 +299,7 @@ class MaskedDense(keras.layers.Layer):
         self.kernel: Any = None
         self.bias: Any = None
         self.scores: Any = None
-        self.input_spec = InputSpec(min_ndim=1)
+        self.matrix_shape: tuple[int, int] | None = None
 
     # === Weights ===
 
@@ -274,14 +311,36 @@ class MaskedDense(keras.layers.Layer):
                 f"known. Received: input_shape={input_shape}"
             )
         shape = (int(input_dim), self.units)
-        if self.structure is not None and shape[0] % self.structure[1]:
+        self._build_masking(
+            shape, (self.units,) if self.use_bias else None, shape, input_shape
+        )
+        self.input_spec = InputSpec(min_ndim=1, axes={-1: shape[0]})
+
+    def _build_masking(
+        self,
+        shape: tuple[int, ...],
+        bias_shape: tuple[int, ...] | None,
+        matrix_shape: tuple[int, int] | None,
+        input_shape: Any,
+    ) -> None:
+        """Creates the kernel, bias, scores and mask variables.
+
+        `matrix_shape` is the kernel seen as one `(inputs, outputs)` matrix
+        (the same entries in the same row-major order), where N:M groups
+        run along the inputs; None where the kernel has no such view (the
+        unstructured methods do not need one).
+        """
+        self.matrix_shape = matrix_shape
+        if self.structure is not None:
             n, m = self.structure
-            raise ValueError(
-                f"MaskedDense layer '{self.name}' with structure='{n}:{m}' "
-                f"needs an input dimension that is a multiple of m={m} (N:M "
-                f"groups run along the kernel's input axis). Received: "
-                f"kernel shape {shape} (input_shape={input_shape})"
-            )
+            if matrix_shape is None or matrix_shape[0] % m:
+                raise ValueError(
+                    f"{type(self).__name__} layer '{self.name}' with "
+                    f"structure='{n}:{m}' needs an input dimension that is a "
+                    f"multiple of m={m} (N:M groups run along the kernel's "
+                    f"input axis). Received: kernel shape {shape}, as a "
+                    f"matrix {matrix_shape} (input_shape={input_shape})"
+                )
         self.kernel = self.add_weight(
             name="kernel",
             shape=shape,
@@ -289,10 +348,10 @@ class MaskedDense(keras.layers.Layer):
             trainable=self.kernel_trainable,
             autocast=False,  # masks come from float32 values; cast in call
         )
-        if self.use_bias:
+        if bias_shape is not None:
             self.bias = self.add_weight(
                 name="bias",
-                shape=(self.units,),
+                shape=bias_shape,
                 initializer=self.bias_initializer,
                 trainable=self.kernel_trainable,
             )
@@ -307,7 +366,7 @@ class MaskedDense(keras.layers.Layer):
         # Pending values become initializers, not assignments: `build` may
         # run inside a stateless scope (a subclassed model's first call),
         # where assignments are discarded.
-        size = shape[0] * shape[1]
+        size = math.prod(shape)
         pending = self._pending
         self._density = self._scalar_weight(
             "density", "float32", pending["density"]
@@ -322,7 +381,6 @@ class MaskedDense(keras.layers.Layer):
             "regularization_weight", "float32", pending["regularization_weight"]
         )
         self._min_kept = topk_count(size, self.min_density)
-        self.input_spec = InputSpec(min_ndim=1, axes={-1: shape[0]})
 
     def _scalar_weight(
         self, name: str, dtype: str, value: float
@@ -360,7 +418,8 @@ class MaskedDense(keras.layers.Layer):
             return self._nm_density  # exact, also from a float32 variable
         n, m = self.structure
         raise ValueError(
-            f"MaskedDense layer '{self.name}' has structure='{n}:{m}': its "
+            f"{type(self).__name__} layer '{self.name}' has "
+            f"structure='{n}:{m}': its "
             f"density is fixed at n/m={self._nm_density:g} (or 1.0, every "
             f"weight kept). Received: density={value!r}"
         )
@@ -454,9 +513,9 @@ class MaskedDense(keras.layers.Layer):
         kept = int(np.count_nonzero(mask))
         if self.structure is not None and kept < mask.size:
             n, m = self.structure
-            if not is_nm_mask(mask, n, m):
+            if not is_nm_mask(mask.reshape(self.matrix_shape), n, m):
                 raise ValueError(
-                    f"MaskedDense layer '{self.name}' has structure="
+                    f"{type(self).__name__} layer '{self.name}' has structure="
                     f"'{n}:{m}': `mask` must keep exactly {n} of every {m} "
                     "inputs of each unit (or every weight). Received: a "
                     f"mask keeping {kept} of {mask.size} weights that is "
@@ -635,7 +694,8 @@ class MaskedDense(keras.layers.Layer):
     def _check_built(self, what: str) -> None:
         if not self.built:
             raise RuntimeError(
-                f"`{what}` of MaskedDense layer '{self.name}' needs the layer "
+                f"`{what}` of {type(self).__name__} layer '{self.name}' needs "
+                "the layer "
                 "to be built: call the layer on an input or call "
                 "`layer.build(input_shape)` first."
             )
@@ -670,7 +730,12 @@ class MaskedDense(keras.layers.Layer):
         values = kops.stop_gradient(kops.cast(values, "float32"))
         if self.scores is None:
             values = kops.abs(values)
+        shape = tuple(values.shape)
+        if shape != self.matrix_shape:
+            values = kops.reshape(values, self.matrix_shape)
         mask = ops.nm_mask(values, *self.structure)
+        if shape != self.matrix_shape:
+            mask = kops.reshape(mask, shape)
         dense = kops.cast(self._kept >= self.kernel_size, "float32")
         return kops.maximum(mask, dense)
 
@@ -724,7 +789,7 @@ class MaskedDense(keras.layers.Layer):
         self._check_built("score_statistic")
         if self.scores is None:
             raise RuntimeError(
-                f"MaskedDense layer '{self.name}' has no scores "
+                f"{type(self).__name__} layer '{self.name}' has no scores "
                 f"(pruning_method={self.pruning_method!r})."
             )
         scores = kops.cast(self.scores, "float32")
@@ -842,10 +907,13 @@ class MaskedDense(keras.layers.Layer):
     # === Config ===
 
     def get_config(self) -> dict[str, Any]:
+        config = {"units": self.units, "use_bias": self.use_bias}
+        return {**super().get_config(), **config, **self._masking_config()}
+
+    def _masking_config(self) -> dict[str, Any]:
+        """The config entries every masked layer shares."""
         config = {
-            "units": self.units,
             "activation": activations.serialize(self.activation),
-            "use_bias": self.use_bias,
             "pruning_method": self.pruning_method,
             "kernel_trainable": self.kernel_trainable,
             "score_initializer": initializers.serialize(self.score_initializer),
@@ -861,4 +929,4 @@ class MaskedDense(keras.layers.Layer):
             config["matrix_type"] = self.matrix_type
         if self.structure is not None:
             config["structure"] = "{}:{}".format(*self.structure)
-        return {**super().get_config(), **config}
+        return config

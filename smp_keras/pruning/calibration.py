@@ -117,11 +117,15 @@ def activation_norms(
 
     def record(name: str, inputs: Any) -> None:
         x = keras.ops.convert_to_numpy(inputs)
+        width = _input_width(layers[name])
         mask = current["mask"]
-        if mask is not None and x.shape[:-1] == mask.shape:
-            rows = x[mask]
-        else:
-            rows = x.reshape(-1, x.shape[-1])
+        if (
+            mask is not None
+            and x.ndim > mask.ndim
+            and x.shape[: mask.ndim] == mask.shape
+        ):
+            x = x[mask]
+        rows = x.reshape(-1, width)
         if rows.shape[0]:
             seen[name].append(smpcore.activation_norms(rows))
 
@@ -219,12 +223,28 @@ def set_wanda_masks(
     kept = 0
     for name, layer in layers.items():
         kernel = keras.ops.convert_to_numpy(layer.kernel)
+        shape = kernel.shape
+        _input_width(layer)
+        kernel = kernel.reshape(layer.matrix_shape)
         if layer.structure is not None:
             mask = smpcore.wanda_mask(
                 kernel, input_norms[name], structure=layer.structure
             )
         else:
             mask = smpcore.wanda_mask(kernel, input_norms[name], density)
-        layer.set_mask(mask)
+        layer.set_mask(mask.reshape(shape))
         kept += int(np.count_nonzero(mask))
     return kept
+
+
+def _input_width(layer: Any) -> int:
+    """The number of input features of `layer`'s kernel matrix view (the
+    trailing axes of its inputs that its kernel contracts)."""
+    if layer.matrix_shape is None:
+        raise ValueError(
+            f"Wanda needs the kernel of layer '{layer.name}' as one "
+            "(inputs, outputs) matrix, and its einsum equation "
+            f"{getattr(layer, 'equation', None)!r} has no such view (see "
+            "smp_keras.layers.einsum_matrix_shape)."
+        )
+    return layer.matrix_shape[0]

@@ -205,13 +205,28 @@ def test_bake_replaces_masked_layers_with_dense(kind, rng):
     )
 
 
-def test_bake_refuses_custom_layers_and_subclassed_models():
-    with pytest.raises(ValueError, match="block_0"):
-        bake(_nested_model())
+def test_bake_swaps_masked_layers_inside_custom_layers(rng):
+    model = _nested_model()
+    x = rng.normal(size=(3, 4)).astype("float32")
+    model(x)
+    _randomise_scores(model, rng)
+    baked = bake(model)
+    assert not masked_layers(baked)
+    assert type(baked.get_layer("block_0").query) is keras.layers.Dense
+    np.testing.assert_allclose(
+        to_numpy(baked(x)), to_numpy(model(x)), rtol=1e-5, atol=1e-5
+    )
+    assert masked_layers(model)  # the original keeps its masks
+
+
+def test_bake_refuses_layers_and_models_without_masks():
     block = Block()
     block.build((2, 4))
-    with pytest.raises(TypeError, match="Sequential or Functional"):
+    with pytest.raises(TypeError, match="keras.Model"):
         bake(block)
+    plain = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
+    with pytest.raises(ValueError, match="no MaskedDense"):
+        bake(plain)
 
 
 def _mixed_model():
