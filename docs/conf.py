@@ -91,6 +91,7 @@ smp_api_order = [
     "smpcore.report",
     "smp_keras.ops",
     "smp_keras.layers",
+    "smp_keras.transform",
     "smp_keras.callbacks",
     "smp_keras.objective",
     "smp_keras.model_utils",

@@ -40,6 +40,7 @@ _LAZY = {
     "PRUNING_METHODS": "smp_keras.layers",
     "MaskedDense": "smp_keras.layers",
     "MaskedEinsumDense": "smp_keras.layers",
+    "einsum_matrix_shape": "smp_keras.layers",
     "bake": "smp_keras.transform",
     "mask_model": "smp_keras.transform",
     "maskable_layers": "smp_keras.transform",
@@ -71,6 +72,7 @@ __all__ = [
     "SparsityScheduler",
     "ThresholdScheduler",
     "bake",
+    "einsum_matrix_shape",
     "format_sparsity_report",
     "load_masks",
     "make_distiller",
@@ -104,6 +106,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         PRUNING_METHODS,
         MaskedDense,
         MaskedEinsumDense,
+        einsum_matrix_shape,
     )
     from smp_keras.model_utils import (
         format_sparsity_report,

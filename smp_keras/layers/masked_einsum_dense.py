@@ -92,9 +92,10 @@ class MaskedEinsumDense(MaskedDense):
     :func:`smp_keras.mask_model` swaps them in with their weights.
 
     An N:M `structure` groups `m` consecutive inputs of each output, which
-    needs the kernel's matrix view (:func:`einsum_matrix_shape`: the
-    contracted axes first, in the order they end the input); equations
-    without one take only unstructured masks.
+    needs the kernel's matrix view
+    (:func:`smp_keras.einsum_matrix_shape`: the contracted axes
+    first, in the order they end the input); equations without one take
+    only unstructured masks.
 
     Args:
         equation: The einsum equation, as for `EinsumDense`
@@ -104,15 +105,17 @@ class MaskedEinsumDense(MaskedDense):
         activation: Activation function (name or callable); default linear.
         bias_axes: Output axes (letters of `equation`) that get a bias, or
             None for no bias.
-        pruning_method, kernel_trainable, score_initializer,
-        kernel_initializer, bias_initializer, density, threshold,
-        min_density, matrix_type, structure: As for :class:`MaskedDense`.
+        pruning_method: As for :class:`MaskedDense`; so are
+            `kernel_trainable`, `score_initializer`, `kernel_initializer`,
+            `bias_initializer`, `density`, `threshold`, `min_density`,
+            `matrix_type` and `structure`.
         **kwargs: Base layer arguments (`name`, `dtype`, ...).
 
     Raises:
-        TypeError, ValueError: As :class:`MaskedDense` for the mask
-            arguments; ValueError for an equation `EinsumDense` does not
-            take, and at build for a `structure` without a matrix view.
+        TypeError: As :class:`MaskedDense` for the mask arguments.
+        ValueError: As :class:`MaskedDense` for the mask arguments; for an
+            equation `EinsumDense` does not take; at build, for a
+            `structure` without a matrix view.
 
     Example:
     >>>     >>> layer = MaskedEinsumDense(
