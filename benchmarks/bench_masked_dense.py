@@ -29,10 +29,7 @@ lives only in this script, never in the library.
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -162,7 +159,6 @@ def bench_topk(repeats: int, backend: str) -> list[dict]:
     import keras
     import numpy as np
 
-    import smpcore
     from smp_keras import ops
 
     rng = np.random.default_rng(1)
@@ -207,39 +203,6 @@ def bench_topk(repeats: int, backend: str) -> list[dict]:
     return rows
 
 
-def _environment(backend: str) -> dict:
-    import keras
-    import numpy as np
-
-    versions = {"keras": keras.__version__, "numpy": np.__version__}
-    module = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
-    versions[backend] = __import__(module[backend]).__version__
-    return {
-        "backend": backend,
-        "versions": versions,
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "load_average_at_start": list(os.getloadavg()),
-        "threads": _threads(backend),
-        "date": datetime.datetime.now(datetime.UTC).isoformat(),
-    }
-
-
-def _threads(backend: str) -> int | None:
-    if backend == "torch":
-        import torch
-
-        return torch.get_num_threads()
-    return None
-
-
-def _write_json(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(data, indent=2) + "\n"
-    smpcore.atomic_write(path, lambda f: f.write(text.encode()))
-
-
 def _summary(result: dict) -> str:
     lines = [
         f"## MaskedDense on {result['environment']['backend']}",
@@ -276,6 +239,7 @@ def main(argv: list[str] | None = None) -> None:
     except ImportError:  # running from a checkout without an install
         sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import keras
+    from record_io import environment, write_json
 
     if keras.backend.backend() != args.backend:
         raise SystemExit(
@@ -288,7 +252,7 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(args.torch_threads)
     print(f"Benchmarking on {args.backend}", flush=True)
     result = {
-        "environment": _environment(args.backend),
+        "environment": environment(args.backend),
         "settings": {
             "batch": BATCH,
             "density": DENSITY,
@@ -298,7 +262,7 @@ def main(argv: list[str] | None = None) -> None:
         "train_step": bench_train_step(args.repeats, args.backend),
         "topk_mask": bench_topk(args.topk_repeats, args.backend),
     }
-    _write_json(args.out, result)
+    write_json(args.out, result)
     print(_summary(result))
 
 

@@ -303,7 +303,7 @@ def main(argv: list[str] | None = None) -> None:
         data = child(path, args.seconds)
         Path(out).write_text(json.dumps(data))
         return
-    from bench_sparse import environment, write_json
+    from record_io import environment, write_json
 
     result = {
         "environment": environment(args.backend),

@@ -23,10 +23,7 @@ are written atomically as JSON and a Markdown summary is printed.
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -172,39 +169,6 @@ def crossover(rows: list[dict]) -> dict[str, Any]:
     return out
 
 
-def environment(backend: str) -> dict:
-    """Versions, machine and load of a benchmark run on `backend`."""
-    import keras
-    import numpy as np
-
-    versions = {"keras": keras.__version__, "numpy": np.__version__}
-    module = {
-        "tensorflow": "tensorflow",
-        "jax": "jax",
-        "torch": "torch",
-        "numpy": "scipy",
-    }[backend]
-    versions[module] = __import__(module).__version__
-    return {
-        "backend": backend,
-        "versions": versions,
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "load_average_at_start": list(os.getloadavg()),
-        "date": datetime.datetime.now(datetime.UTC).isoformat(),
-    }
-
-
-def write_json(path: Path, data: dict) -> None:
-    """Writes `data` as indented JSON to `path`, atomically."""
-    import smpcore
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(data, indent=2) + "\n"
-    smpcore.atomic_write(path, lambda f: f.write(text.encode()))
-
-
 def summary(result: dict) -> str:
     lines = [
         f"## Sparse kernels on {result['environment']['backend']}",
@@ -229,6 +193,7 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import keras
+    from record_io import environment, write_json
 
     if keras.backend.backend() != args.backend:
         raise SystemExit(

@@ -1,5 +1,5 @@
-"""Writing the committed benchmark records (the study and learnability
-harnesses share it).
+"""Writing the committed benchmark records (the benchmarks, the study and
+learnability harnesses share it), and the environment each one records.
 
 A record is written atomically (temporary file, then rename) as sorted,
 indented JSON. Paths inside the repository are stored relative to its root,
@@ -9,8 +9,11 @@ same on every checkout.
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
+import platform
+from pathlib import Path
 from typing import Any
 
 import smpcore
@@ -37,3 +40,45 @@ def write_record(path: str, data: Any) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     text = json.dumps(portable(data), indent=1, sort_keys=True) + "\n"
     smpcore.atomic_write(path, lambda f: f.write(text.encode()))
+
+
+def write_json(path: str | Path, data: dict) -> None:
+    """Writes a benchmark result as indented JSON to `path`, atomically."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(data, indent=2) + "\n"
+    smpcore.atomic_write(path, lambda f: f.write(text.encode()))
+
+
+#: The package whose version a benchmark on each backend records.
+_BACKEND_PACKAGE = {
+    "tensorflow": "tensorflow",
+    "jax": "jax",
+    "torch": "torch",
+    "numpy": "scipy",
+}
+
+
+def environment(backend: str) -> dict:
+    """Versions, machine, threads and load of a benchmark run on `backend`
+    (`"numpy"`: the SciPy reference)."""
+    import keras
+    import numpy as np
+
+    package = _BACKEND_PACKAGE[backend]
+    versions = {"keras": keras.__version__, "numpy": np.__version__}
+    versions[package] = __import__(package).__version__
+    threads = None
+    if backend == "torch":
+        import torch
+
+        threads = torch.get_num_threads()
+    return {
+        "backend": backend,
+        "versions": versions,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "load_average_at_start": list(os.getloadavg()),
+        "threads": threads,
+        "date": datetime.datetime.now(datetime.UTC).isoformat(),
+    }
