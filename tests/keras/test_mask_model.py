@@ -258,6 +258,39 @@ def test_nested_and_shared_layers(rng):
     _assert_same(masked(x), model(x), 1e-6)
 
 
+@keras.saving.register_keras_serializable(package="test_mask_model")
+class Net(keras.Model):
+    """A subclassed model that its config rebuilds."""
+
+    def __init__(self, units=4, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.d1 = keras.layers.Dense(units, activation="relu", name="d1")
+        self.d2 = keras.layers.Dense(2, name="d2")
+
+    def call(self, x):
+        return self.d2(self.d1(x))
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+
+
+def test_subclassed_model(rng):
+    net = Net(8, name="net")
+    x = rng.normal(size=(3, 5)).astype("float32")
+    expected = net(x)
+    masked = mask_model(net)
+    assert type(masked) is Net
+    assert [layer.name for layer in masked_layers(masked)] == ["d1", "d2"]
+    _assert_same(masked(x), expected, 1e-6)
+    for layer in masked_layers(masked):
+        layer.scores.assign(rng.normal(size=layer.scores.shape))
+        layer.set_density(0.3)
+    baked = bake(masked)
+    assert type(baked) is Net and not masked_layers(baked)
+    _assert_same(baked(x), masked(x))
+
+
 def test_refusals(rng):
     backbone, _ = _hub("bert")
     with pytest.raises(ValueError, match="pooled_dense"):
