@@ -7,7 +7,11 @@ trains its model inside :func:`distribution_scope`:
   (`keras.distribution.list_devices()`); variables are replicated (one
   copy, the same value on every device) and each global batch is split
   along its first axis. When ``KERAS_DISTRIBUTION_JOB_ADDRESSES`` is set,
-  :func:`keras.distribution.initialize` first joins the multi-host job.
+  :func:`keras.distribution.initialize` first joins the multi-process job
+  (CPU collectives over gloo); each process then feeds its own rows of
+  every global batch (:func:`local_rows`), predictions run on each
+  process's copy of the replicated variables (:func:`predict`), and only
+  the chief (process 0) writes the run directory (:func:`is_chief`).
 - **TensorFlow**: :class:`tf.distribute.MirroredStrategy` over the
   GPUs (else the logical CPUs); with ``TF_CONFIG`` set,
   :class:`tf.distribute.MultiWorkerMirroredStrategy`. Variables are
@@ -37,10 +41,15 @@ from smp_keras.pruning.config import DISTRIBUTE_KINDS
 
 __all__ = [
     "DISTRIBUTE_KINDS",
+    "barrier",
     "check_distribute",
     "check_global_batch",
     "distribution_scope",
+    "is_chief",
+    "local_rows",
     "predict",
+    "process_count",
+    "process_index",
     "replica_count",
 ]
 
@@ -96,10 +105,95 @@ def _unsupported(backend: str) -> NotImplementedError:
 
 
 def _jax_distribution() -> Any:
-    if os.environ.get(JAX_JOB_ADDRESSES):
+    import jax
+
+    if os.environ.get(JAX_JOB_ADDRESSES) and not _jax_joined():
+        if os.environ.get("JAX_PLATFORMS", "cpu").startswith("cpu"):
+            # Cross-process collectives on CPU (JAX's default has none).
+            jax.config.update("jax_cpu_collectives_implementation", "gloo")
         keras.distribution.initialize()  # reads the KERAS_DISTRIBUTION_* vars
     devices = keras.distribution.list_devices()
-    return keras.distribution.DataParallel(devices=devices)
+    # Keras shards only tf.data datasets across processes: the job feeds
+    # each process its own rows instead (`local_rows`).
+    return keras.distribution.DataParallel(
+        devices=devices, auto_shard_dataset=jax.process_count() == 1
+    )
+
+
+def _jax_joined() -> bool:
+    """Whether this process already joined a multi-process JAX job."""
+    from jax._src import distributed
+
+    return distributed.global_state.client is not None
+
+
+def process_count() -> int:
+    """The number of processes of the job (1 unless a multi-process JAX
+    job was joined).
+
+    Example:
+        >>> process_count()
+        1
+    """
+    if keras.backend.backend() != "jax":
+        return 1
+    import jax
+
+    return int(jax.process_count())
+
+
+def process_index() -> int:
+    """This process's index in the job, 0 for the chief.
+
+    Example:
+        >>> process_index()
+        0
+    """
+    if keras.backend.backend() != "jax":
+        return 0
+    import jax
+
+    return int(jax.process_index())
+
+
+def is_chief() -> bool:
+    """Whether this process writes the run directory (process 0)."""
+    return process_index() == 0
+
+
+def barrier(name: str) -> None:
+    """Waits until every process of the job reaches `name` (no-op with
+    one process)."""
+    if process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)
+
+
+def local_rows(batch_size: int) -> slice:
+    """The rows of each global batch of `batch_size` this process feeds.
+
+    Contiguous equal shares, process 0 first: together the processes feed
+    every row of the global batch once, so a step sees the examples of a
+    one-process step.
+
+    Raises:
+        ValueError: If `batch_size` does not split over the processes.
+
+    Example:
+        >>> local_rows(32)
+        slice(0, 32, None)
+    """
+    count = process_count()
+    if batch_size % count:
+        raise ValueError(
+            "`batch_size` (the global batch) must be a multiple of the "
+            f"number of processes ({count}). Received: "
+            f"batch_size={batch_size!r}"
+        )
+    share = batch_size // count
+    start = process_index() * share
+    return slice(start, start + share)
 
 
 def _tf_strategy() -> Any:
@@ -207,6 +301,8 @@ def predict(model: Any, inputs: Any, batch_size: int) -> Any:
     distribution = keras.distribution.distribution()
     if distribution is None:
         return model.predict(inputs, batch_size=batch_size, verbose=0)
+    if process_count() > 1:
+        return _local_predict(model, inputs, batch_size)
     replicas = replica_count(distribution)
     n = len(keras.tree.flatten(inputs)[0])
     pad = -n % replicas
@@ -216,3 +312,34 @@ def predict(model: Any, inputs: Any, batch_size: int) -> Any:
     )
     outputs = model.predict(padded, batch_size=batch_size, verbose=0)
     return keras.tree.map_structure(lambda a: np.asarray(a)[:n], outputs)
+
+
+def _local_predict(model: Any, inputs: Any, batch_size: int) -> Any:
+    """Every process predicts all of `inputs` on its own device, from its
+    copy of the (fully replicated) variables: Keras's `predict` would
+    split the inputs over the processes and cannot read the outputs back.
+    """
+    import jax
+
+    def local(variables: list[Any]) -> list[Any]:
+        return [v.value.addressable_data(0) for v in variables]
+
+    trainable = local(model.trainable_variables)
+    non_trainable = local(model.non_trainable_variables)
+    forward = jax.jit(
+        lambda t, n, x: model.stateless_call(t, n, x, training=False)[0]
+    )
+    n = len(keras.tree.flatten(inputs)[0])
+    parts = []
+    for start in range(0, n, batch_size):
+        batch = keras.tree.map_structure(
+            lambda a, s=start: np.asarray(a)[s : s + batch_size], inputs
+        )
+        parts.append(
+            keras.tree.map_structure(
+                np.asarray, forward(trainable, non_trainable, batch)
+            )
+        )
+    return keras.tree.map_structure(
+        lambda *p: np.concatenate(p, axis=0), *parts
+    )

@@ -16,6 +16,7 @@ same steps as an uninterrupted one.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import time
@@ -60,8 +61,13 @@ from smp_keras.pruning.distill import (
     teacher_logits,
 )
 from smp_keras.pruning.distribute import (
+    barrier,
     check_global_batch,
     distribution_scope,
+    is_chief,
+    local_rows,
+    process_count,
+    process_index,
 )
 from smp_keras.pruning.metrics import density_of, score_split
 from smp_keras.pruning.model import (
@@ -130,6 +136,31 @@ class PruneJob:
         """
         started = time.perf_counter() if started is None else started
         folder, resume = rd.check_run_dir(self.config)
+        run_dir = folder
+        if not is_chief():
+            # Only the chief writes the run directory (and prints); another
+            # process works in a private copy of it (its checkpoint to
+            # resume).
+            folder = _private_copy(folder, resume)
+            self.quiet = True
+        barrier("smp-prune-start")  # copies made before the chief writes
+        try:
+            result = self._run(folder, resume, callbacks, started)
+        finally:
+            if folder != run_dir:
+                shutil.rmtree(folder, ignore_errors=True)
+        barrier("smp-prune-end")  # the chief's files are complete
+        if folder != run_dir:
+            result = _in_run_dir(result, folder, run_dir)
+        return result
+
+    def _run(
+        self,
+        folder: str,
+        resume: bool,
+        callbacks: list[keras.callbacks.Callback] | None,
+        started: float,
+    ) -> PruneResult:
         self.load()
         rd.start_run_dir(folder, self.config, resume, self.resolved())
         step, resumed = 0, None
@@ -416,13 +447,19 @@ class PruneJob:
         batches = training_batches(
             train, self.batch_rows(start, stop), self.buckets, targets
         )
+        batch_size = self.config.batch_size
+        if process_count() > 1:
+            # Each process feeds its own rows of every global batch.
+            rows = local_rows(batch_size)
+            batches = keras.tree.map_structure(lambda a: a[rows], batches)
+            batch_size = rows.stop - rows.start
         if len({x["token_ids"].shape for x, _ in batches}) == 1:
             # One shape: plain arrays, as `fit` batches them itself.
             x, y = keras.tree.map_structure(
                 lambda *parts: np.concatenate(parts), *batches
             )
             data: dict[str, Any] = {"x": x, "y": y}
-            data["batch_size"] = self.config.batch_size
+            data["batch_size"] = batch_size
         else:
             data = {"x": _dataset(batches), "steps_per_epoch": len(batches)}
         history = self.model.fit(
@@ -582,6 +619,30 @@ class PruneJob:
         rd.write_json(os.path.join(folder, rd.METRICS), result.to_dict())
         shutil.rmtree(os.path.join(folder, "checkpoint"), ignore_errors=True)
         return result
+
+
+def _private_copy(folder: str, resume: bool) -> str:
+    """A private copy of run directory `folder` for a non-chief process
+    (what a resumed run reads: config, log, checkpoint)."""
+    import tempfile
+
+    private = tempfile.mkdtemp(prefix=f"smp-process-{process_index()}-")
+    if resume:
+        shutil.copytree(folder, private, dirs_exist_ok=True)
+    return private
+
+
+def _in_run_dir(result: PruneResult, private: str, run_dir: str) -> Any:
+    """`result` of a non-chief process with its paths in the chief's run
+    directory (its private copy is gone)."""
+    changes = {"run_dir": run_dir}
+    for field in ("artifact_path", "plot_path", "model_dir"):
+        path = getattr(result, field)
+        if path is not None:
+            changes[field] = os.path.join(
+                run_dir, os.path.relpath(path, private)
+            )
+    return dataclasses.replace(result, **changes)
 
 
 def _dataset(batches: list[tuple[Any, Any]]) -> Any:

@@ -4,6 +4,11 @@ Run as a subprocess (``python replica_script.py MODEL TRAIN VAL OUT``) so
 that the two simulated devices are set up before the backend is imported:
 `XLA_FLAGS` (set by the caller) on JAX, two logical CPU devices on
 TensorFlow (below). Not a test module.
+
+With ``--process`` (JAX), the script is one process of a multi-process
+job (``KERAS_DISTRIBUTION_*`` set by the caller, one CPU device each): it
+runs only the data-parallel job, in the shared folder of OUT, and writes
+its own report ``OUT.<process index>``.
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ import numpy as np
 BACKEND = os.environ["KERAS_BACKEND"]
 #: Compiled steps on JAX (eager JAX dispatches slowly); eager on TF.
 JIT = "auto" if BACKEND == "jax" else None
-if BACKEND == "tensorflow":
+PROCESS = "--process" in sys.argv
+if BACKEND == "tensorflow" and not PROCESS:
     import tensorflow as tf
 
     cpu = tf.config.list_physical_devices("CPU")[0]
@@ -67,9 +73,15 @@ def run(model: str, files: dict, folder: str, distribute) -> dict:
         for n, lay in layers.items()
     }
     masks = {n: lay.mask() for n, lay in layers.items()}
-    np.savez(os.path.join(folder, f"masks_{distribute}.npz"), **masks)
+    name = f"masks_{distribute}"
+    if PROCESS:
+        import jax
+
+        name += f".{jax.process_index()}"
+    np.savez(os.path.join(folder, f"{name}.npz"), **masks)
     return {
         "metrics": result.metrics,
+        "run_dir": result.run_dir,
         "kept": {n: lay.kept for n, lay in layers.items()},
         "statistics": stats,
         "scores_max_abs": max(
@@ -81,11 +93,15 @@ def run(model: str, files: dict, folder: str, distribute) -> dict:
             n: list(lay.kernel.shape) for n, lay in layers.items()
         },
         "copies": sorted({copies(v) for v in result.model.trainable_variables}),
-        "devices": len(keras.distribution.list_devices())
-        if BACKEND == "jax"
-        else len(tf.config.list_logical_devices("CPU")),
+        "devices": _devices(),
         "loss": [r["loss"] for r in _log(config.output_dir) if "loss" in r],
     }
+
+
+def _devices() -> int:
+    if BACKEND == "jax":
+        return len(keras.distribution.list_devices())
+    return len(tf.config.list_logical_devices("CPU"))
 
 
 def _log(folder: str) -> list:
@@ -97,6 +113,16 @@ def main() -> None:
     model, train, validation, out = sys.argv[1:5]
     files = {"train": train, "validation": validation}
     folder = os.path.dirname(out)
+    if PROCESS:
+        import jax
+
+        report = run(model, files, folder, "data-parallel")
+        report["process"] = [jax.process_index(), jax.process_count()]
+        out = f"{out}.{jax.process_index()}"
+        with open(out + ".tmp", "w") as handle:
+            json.dump(report, handle)
+        os.replace(out + ".tmp", out)
+        return
     report = {
         "one": run(model, files, folder, None),
         "two": run(model, files, folder, "data-parallel"),

@@ -181,3 +181,90 @@ def test_smp_s_statistics_and_metrics_agree(replica_report):
     assert two["metrics"].keys() == one["metrics"].keys()
     for name, value in one["metrics"].items():
         assert two["metrics"][name] == pytest.approx(value, abs=1e-6)
+
+
+# === Two processes (JAX, one CPU device each) against one ===
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def process_reports(tiny_model, data_files, tmp_path_factory):
+    if BACKEND != "jax":
+        pytest.skip("the multi-process job is tested on JAX")
+    folder = tmp_path_factory.mktemp("processes")
+    out = folder / "report.json"
+    address = f"127.0.0.1:{_free_port()}"
+    args = [sys.executable, str(SCRIPT), tiny_model]
+    args += [data_files["train"], data_files["validation"], str(out)]
+    procs = []
+    for index in range(2):
+        env = {
+            **os.environ,
+            "KERAS_BACKEND": "jax",
+            "JAX_PLATFORMS": "cpu",
+            "KERAS_DISTRIBUTION_JOB_ADDRESSES": address,
+            "KERAS_DISTRIBUTION_NUM_PROCESSES": "2",
+            "KERAS_DISTRIBUTION_PROCESS_ID": str(index),
+            "TF_CPP_MIN_LOG_LEVEL": "3",
+        }
+        env.pop("XLA_FLAGS", None)
+        procs.append(
+            subprocess.Popen(
+                [*args, "--process"],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
+    logs = []
+    try:
+        for proc in procs:
+            logs.append(proc.communicate(timeout=300)[0])
+    finally:
+        for proc in procs:
+            proc.kill()
+    for proc, log in zip(procs, logs, strict=True):
+        assert proc.returncode == 0, log[-4000:]
+    reports = [
+        json.loads((folder / f"report.json.{i}").read_text()) for i in range(2)
+    ]
+    masks = [
+        dict(np.load(folder / f"masks_data-parallel.{i}.npz")) for i in range(2)
+    ]
+    return folder, reports, masks
+
+
+def test_two_processes_give_the_masks_of_one(process_reports, replica_report):
+    folder, reports, masks = process_reports
+    one, one_masks = replica_report[0]["one"], replica_report[1]["one"]
+    for index, report in enumerate(reports):
+        assert report["process"] == [index, 2]
+        assert report["devices"] == 2
+        assert report["kept"] == one["kept"]
+        for name, mask in one_masks.items():
+            np.testing.assert_array_equal(
+                masks[index][name], mask, err_msg=name
+            )
+        for name, value in one["statistics"].items():
+            assert report["statistics"][name] == pytest.approx(value, rel=RTOL)
+        np.testing.assert_allclose(report["loss"], one["loss"], rtol=RTOL)
+        for name, value in one["metrics"].items():
+            assert report["metrics"][name] == pytest.approx(value, abs=1e-6)
+
+
+def test_only_the_chief_writes_the_run_directory(process_reports):
+    folder, reports, _ = process_reports
+    run_dir = folder / "run_data-parallel"
+    for report in reports:
+        assert report["run_dir"] == str(run_dir)
+    written = sorted(p.name for p in run_dir.iterdir())
+    assert "metrics.json" in written and "masks.smpmask" in written
+    assert not [p for p in run_dir.rglob("*") if p.name.endswith(".tmp")]
