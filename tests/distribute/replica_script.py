@@ -8,7 +8,10 @@ TensorFlow (below). Not a test module.
 With ``--process`` (JAX), the script is one process of a multi-process
 job (``KERAS_DISTRIBUTION_*`` set by the caller, one CPU device each): it
 runs only the data-parallel job, in the shared folder of OUT, and writes
-its own report ``OUT.<process index>``.
+its own report ``OUT.<process index>``. ``--steps=N`` and
+``--checkpoint-every=K`` change the job's length and checkpoints,
+``--resume`` keeps (and resumes) an unfinished run directory instead of
+overwriting it, ``--single`` runs only the one-device job.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ BACKEND = os.environ["KERAS_BACKEND"]
 #: Compiled steps on JAX (eager JAX dispatches slowly); eager on TF.
 JIT = "auto" if BACKEND == "jax" else None
 PROCESS = "--process" in sys.argv
+OPTIONS = dict(a[2:].split("=", 1) for a in sys.argv if "=" in a)
 if BACKEND == "tensorflow" and not PROCESS:
     import tensorflow as tf
 
@@ -55,16 +59,16 @@ def run(model: str, files: dict, folder: str, distribute) -> dict:
         task="sst2",
         data_files=files,
         columns={"text": "review", "label": "stars"},
-        steps=4,
+        steps=int(OPTIONS.get("steps", 4)),
         batch_size=8,
         max_length=16,
         density=0.5,
         cooldown_steps=1,
         eval_every=0,
-        checkpoint_every=100,
+        checkpoint_every=int(OPTIONS.get("checkpoint-every", 100)),
         output_dir=os.path.join(folder, f"run_{distribute}"),
         distribute=distribute,
-        overwrite=True,
+        overwrite="--resume" not in sys.argv,
     )
     result = prune(config, quiet=True, jit_compile=JIT)
     layers = named_masked_layers(result.model)
@@ -82,6 +86,7 @@ def run(model: str, files: dict, folder: str, distribute) -> dict:
     return {
         "metrics": result.metrics,
         "run_dir": result.run_dir,
+        "resumed_from": result.resumed_from,
         "kept": {n: lay.kept for n, lay in layers.items()},
         "statistics": stats,
         "scores_max_abs": max(
@@ -123,10 +128,9 @@ def main() -> None:
             json.dump(report, handle)
         os.replace(out + ".tmp", out)
         return
-    report = {
-        "one": run(model, files, folder, None),
-        "two": run(model, files, folder, "data-parallel"),
-    }
+    report = {"one": run(model, files, folder, None)}
+    if "--single" not in sys.argv:
+        report["two"] = run(model, files, folder, "data-parallel")
     with open(out + ".tmp", "w") as handle:
         json.dump(report, handle)
     os.replace(out + ".tmp", out)

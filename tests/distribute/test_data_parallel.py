@@ -20,6 +20,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -194,15 +195,9 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def process_reports(tiny_model, data_files, tmp_path_factory):
-    if BACKEND != "jax":
-        pytest.skip("the multi-process job is tested on JAX")
-    folder = tmp_path_factory.mktemp("processes")
-    out = folder / "report.json"
+def _launch(args: list[str]) -> list[subprocess.Popen]:
+    """Starts the two processes of a JAX job running `args` (loopback)."""
     address = f"127.0.0.1:{_free_port()}"
-    args = [sys.executable, str(SCRIPT), tiny_model]
-    args += [data_files["train"], data_files["validation"], str(out)]
     procs = []
     for index in range(2):
         env = {
@@ -224,6 +219,11 @@ def process_reports(tiny_model, data_files, tmp_path_factory):
                 text=True,
             )
         )
+    return procs
+
+
+def _finish(procs: list[subprocess.Popen]) -> None:
+    """Waits for `procs` (bounded); fails with their output on an error."""
     logs = []
     try:
         for proc in procs:
@@ -233,13 +233,30 @@ def process_reports(tiny_model, data_files, tmp_path_factory):
             proc.kill()
     for proc, log in zip(procs, logs, strict=True):
         assert proc.returncode == 0, log[-4000:]
+
+
+def _process_results(folder: Path) -> tuple[list[dict], list[dict]]:
     reports = [
-        json.loads((folder / f"report.json.{i}").read_text()) for i in range(2)
+        json.loads((folder / f"report.json.{i}").read_text()) for i in (0, 1)
     ]
     masks = [
-        dict(np.load(folder / f"masks_data-parallel.{i}.npz")) for i in range(2)
+        dict(np.load(folder / f"masks_data-parallel.{i}.npz")) for i in (0, 1)
     ]
-    return folder, reports, masks
+    return reports, masks
+
+
+def _job_args(model: str, files: dict, out: Path) -> list[str]:
+    args = [sys.executable, str(SCRIPT), model]
+    return [*args, files["train"], files["validation"], str(out)]
+
+
+@pytest.fixture(scope="module")
+def process_reports(tiny_model, data_files, tmp_path_factory):
+    if BACKEND != "jax":
+        pytest.skip("the multi-process job is tested on JAX")
+    folder = tmp_path_factory.mktemp("processes")
+    _finish(_launch(_job_args(tiny_model, data_files, folder / "report.json")))
+    return (folder, *_process_results(folder))
 
 
 def test_two_processes_give_the_masks_of_one(process_reports, replica_report):
@@ -268,3 +285,80 @@ def test_only_the_chief_writes_the_run_directory(process_reports):
     written = sorted(p.name for p in run_dir.iterdir())
     assert "metrics.json" in written and "masks.smpmask" in written
     assert not [p for p in run_dir.rglob("*") if p.name.endswith(".tmp")]
+
+
+# === A killed process: the job resumes from the chief's checkpoint ===
+
+FAULT = ["--steps=24", "--checkpoint-every=3", "--resume"]
+
+
+def _logged_step(run_dir: Path) -> int:
+    path = run_dir / "train_log.jsonl"
+    if not path.exists():
+        return 0
+    steps = [0]
+    for line in path.read_text().splitlines():
+        try:
+            steps.append(int(json.loads(line).get("step", 0)))
+        except ValueError:  # a line being written
+            pass
+    return max(steps)
+
+
+def test_a_killed_process_resumes_to_the_same_masks(
+    tiny_model, data_files, tmp_path_factory
+):
+    if BACKEND != "jax":
+        pytest.skip("the multi-process job is tested on JAX")
+    folder = tmp_path_factory.mktemp("fault")
+    base = folder / "base"
+    base.mkdir()
+    done = subprocess.run(
+        [
+            *_job_args(tiny_model, data_files, base / "report.json"),
+            "--single",
+            *FAULT,
+        ],
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    expected = dict(np.load(base / "masks_None.npz"))
+
+    args = [*_job_args(tiny_model, data_files, folder / "report.json"), *FAULT]
+    run_dir = folder / "run_data-parallel"
+    procs = _launch(args)
+    deadline = time.monotonic() + 300
+    try:
+        while not (
+            _logged_step(run_dir) >= 9
+            and (run_dir / "checkpoint" / "state.npz").exists()
+        ):
+            assert not (run_dir / "metrics.json").exists(), "not killed"
+            assert time.monotonic() < deadline, "no checkpoint in time"
+            assert all(p.poll() is None for p in procs), "a process died"
+            time.sleep(0.02)
+        procs[1].kill()  # the worker dies; the scheduler restarts the job
+        time.sleep(0.5)
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.communicate()
+    assert not (run_dir / "metrics.json").exists()
+    # Every file under its final name is whole (written, then renamed).
+    json.loads((run_dir / "config.json").read_text())
+    for line in (run_dir / "train_log.jsonl").read_text().splitlines():
+        json.loads(line)
+    _finish(_launch(args))
+    reports, masks = _process_results(folder)
+    for index, report in enumerate(reports):
+        assert report["process"] == [index, 2]
+        assert report["resumed_from"] is not None
+        assert report["resumed_from"] >= 3
+        for name, mask in expected.items():
+            np.testing.assert_array_equal(
+                masks[index][name], mask, err_msg=name
+            )
+    assert reports[0]["resumed_from"] == reports[1]["resumed_from"]
