@@ -20,6 +20,7 @@ from keras import ops
 from smp_keras.pruning import run_dir as rd
 from smp_keras.pruning.config import KD_ALPHA, KD_TEMPERATURE, PruneConfig
 from smp_keras.pruning.data import Split, batch_indices, select
+from smp_keras.pruning.distribute import predict
 from smp_keras.pruning.model import build_run_model
 
 __all__ = ["DistillationLoss", "packed_accuracy", "teacher_logits"]
@@ -113,5 +114,7 @@ def teacher_logits(
     )
     logits = np.full((train.size, spec.num_labels), np.nan, "float32")
     inputs, _ = select(train, rows)
-    logits[rows] = teacher.predict(inputs, batch_size=64, verbose=0)
+    # Through the distribution-aware predict: uneven last batches and
+    # multi-process jobs work too.
+    logits[rows] = predict(teacher, inputs, batch_size=64)
     return logits

@@ -16,8 +16,10 @@ trains its model inside :func:`distribution_scope`:
   GPUs (else the logical CPUs); with ``TF_CONFIG`` set,
   :class:`tf.distribute.MultiWorkerMirroredStrategy`. Variables are
   mirrored and gradients all-reduced.
-- **torch**: not supported; the scope raises `NotImplementedError` rather
-  than silently running on one device.
+- **torch**: not supported (`keras.distribution` is JAX-only and `fit`
+  has no distribution path on torch; Keras's own example trains a
+  `DistributedDataParallel` model with a hand-written loop); the scope
+  raises `NotImplementedError` rather than silently running on one device.
 
 The batch size of the job is the *global* batch: every step sees the same
 examples as a one-device run, so masks, scores, densities and the SMP-S
@@ -98,9 +100,10 @@ Received: distribute='model-parallel'
 def _unsupported(backend: str) -> NotImplementedError:
     return NotImplementedError(
         f"`distribute='data-parallel'` is not supported on the {backend!r} "
-        "Keras backend. Use KERAS_BACKEND=jax (keras.distribution."
-        "DataParallel) or KERAS_BACKEND=tensorflow (tf.distribute."
-        "MirroredStrategy), or distribute=None for one device."
+        "Keras backend (keras.distribution is JAX-only and Keras's fit has "
+        "no distribution path on torch). Use KERAS_BACKEND=jax (keras."
+        "distribution.DataParallel) or KERAS_BACKEND=tensorflow (tf."
+        "distribute.MirroredStrategy), or distribute=None for one device."
     )
 
 
