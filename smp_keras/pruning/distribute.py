@@ -13,9 +13,9 @@ trains its model inside :func:`distribution_scope`:
   process's copy of the replicated variables (:func:`predict`), and only
   the chief (process 0) writes the run directory (:func:`is_chief`).
 - **TensorFlow**: :class:`tf.distribute.MirroredStrategy` over the
-  GPUs (else the logical CPUs); with ``TF_CONFIG`` set,
-  :class:`tf.distribute.MultiWorkerMirroredStrategy`. Variables are
-  mirrored and gradients all-reduced.
+  GPUs (else the logical CPUs) of one machine. Variables are mirrored and
+  gradients all-reduced. A multi-worker job (``TF_CONFIG`` set) is
+  refused: Keras 3's `fit` fails under `MultiWorkerMirroredStrategy`.
 - **torch**: not supported (`keras.distribution` is JAX-only and `fit`
   has no distribution path on torch; Keras's own example trains a
   `DistributedDataParallel` model with a hand-written loop); the scope
@@ -203,7 +203,15 @@ def _tf_strategy() -> Any:
     import tensorflow as tf
 
     if os.environ.get("TF_CONFIG"):
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        raise NotImplementedError(
+            "TF_CONFIG is set, but a multi-worker job is not supported on "
+            "the 'tensorflow' Keras backend: Keras 3's fit fails under "
+            "tf.distribute.MultiWorkerMirroredStrategy (keras-team/keras"
+            "#20585; on two workers here: 'Attempt to convert a value "
+            "(PerReplica...) to a Tensor'). Use KERAS_BACKEND=jax with "
+            "KERAS_DISTRIBUTION_JOB_ADDRESSES for several processes, or "
+            "unset TF_CONFIG for the devices of one machine."
+        )
     devices = tf.config.list_logical_devices("GPU")
     devices = devices or tf.config.list_logical_devices("CPU")
     return tf.distribute.MirroredStrategy(devices=[d.name for d in devices])

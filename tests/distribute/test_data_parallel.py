@@ -123,6 +123,32 @@ def test_torch_cli_error_is_one_line(tmp_path, capsys):
     assert "NotImplementedError" in err and "'torch'" in err
 
 
+@pytest.mark.skipif(
+    BACKEND != "tensorflow", reason="TF_CONFIG matters on TensorFlow only"
+)
+def test_tensorflow_multi_worker_is_refused(
+    tiny_model, data_files, tmp_path, monkeypatch
+):
+    from smp_keras.pruning.train import prune
+
+    cluster = {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}
+    tf_config = {"cluster": cluster, "task": {"type": "worker", "index": 0}}
+    monkeypatch.setenv("TF_CONFIG", json.dumps(tf_config))
+    folder = tmp_path / "run"
+    config = PruneConfig(
+        model=tiny_model,
+        task="sst2",
+        data_files=data_files,
+        columns={"text": "review", "label": "stars"},
+        steps=2,
+        output_dir=str(folder),
+        distribute="data-parallel",
+    )
+    with pytest.raises(NotImplementedError, match="20585"):
+        prune(config, quiet=True)
+    assert not folder.exists()
+
+
 # === Two replicas against one ===
 
 
