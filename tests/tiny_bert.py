@@ -93,6 +93,68 @@ def save_tiny_bert(folder: str | Path, seed: int = 0) -> str:
 # === Data ===
 
 
+def byte_level_bpe(texts: list[str], vocab_size: int) -> Any:
+    """A RoBERTa tokenizer whose byte-level BPE is trained on `texts`
+    (offline, with the `tokenizers` library)."""
+    import transformers
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from tokenizers.trainers import BpeTrainer
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.train_from_iterator(
+        texts,
+        BpeTrainer(
+            vocab_size=vocab_size,
+            special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"],
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        ),
+    )
+    model = json.loads(bpe.to_str())["model"]
+    merges = [
+        tuple(m.split(" ")) if isinstance(m, str) else tuple(m)
+        for m in model["merges"]
+    ]
+    return transformers.RobertaTokenizer(vocab=model["vocab"], merges=merges)
+
+
+def save_tiny_roberta(folder: str | Path, seed: int = 0) -> str:
+    """Writes a tiny random RobertaForMaskedLM and its byte-level BPE
+    tokenizer (trained here, offline, on the sentences of the test data
+    and the label words' prompts).
+
+    Two layers, hidden size 16, 2 heads, intermediate size 32; weights
+    drawn with `torch.manual_seed(seed)`.
+
+    Returns:
+        The folder, as a string.
+    """
+    import torch
+    import transformers
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    texts = [_sentence(rng, i % 2) for i in range(200)]
+    texts += [f"It was {w}." for w in ("great", "terrible", "good", "bad")]
+    tokenizer = byte_level_bpe(texts, vocab_size=600)
+    torch.manual_seed(seed)
+    config = transformers.RobertaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=66,
+        type_vocab_size=1,
+        pad_token_id=tokenizer.pad_token_id,
+        initializer_range=0.3,
+    )
+    transformers.RobertaForMaskedLM(config).eval().save_pretrained(str(folder))
+    tokenizer.save_pretrained(str(folder))
+    return str(folder)
+
+
 def _sentence(rng: random.Random, sentiment: int) -> str:
     words = rng.sample(FILLER, 4)
     pool = POSITIVE if sentiment else NEGATIVE

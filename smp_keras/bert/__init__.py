@@ -6,7 +6,9 @@
   :class:`BertMaskedLMHead` (one module each).
 - :func:`from_pretrained` / :func:`tokenizer_from_pretrained`: load Hugging
   Face folders (safetensors, PyTorch, TF h5), original Google checkpoints,
-  live ``transformers`` models or hub ids.
+  live ``transformers`` models or hub ids; besides BERT, Hugging Face
+  RoBERTa, XLM-RoBERTa, DistilBERT and ELECTRA checkpoints
+  (:data:`MODEL_TYPES`, ``smp_keras.bert.convert_hf``).
 - :func:`build_classifier` / :func:`build_span_classifier`: frozen
   label-word heads on the pre-trained MLM head.
 - :func:`export_huggingface`: the pruned model as a plain ``transformers``
@@ -28,6 +30,7 @@ from smp_keras.bert.compact import (
     compaction_plan,
     save_compact_keras,
 )
+from smp_keras.bert.convert_hf import MODEL_TYPES
 from smp_keras.bert.embeddings import BertEmbeddings
 from smp_keras.bert.export import (
     export_huggingface,
@@ -61,6 +64,7 @@ from smp_keras.bert.transformer_layer import MATRIX_TYPES, BertTransformerLayer
 __all__ = [
     "ACTIVATIONS",
     "MATRIX_TYPES",
+    "MODEL_TYPES",
     "BertBackbone",
     "BertEmbeddings",
     "BertMaskedLMHead",

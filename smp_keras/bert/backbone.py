@@ -8,7 +8,9 @@ The six weight matrices of every encoder layer (query, key, value, attention
 output, intermediate, output) are :class:`~smp_keras.layers.MaskedDense`
 layers; everything else (embeddings, LayerNorms, pooler, MLM head) is frozen.
 The numerics follow Hugging Face's PyTorch `BertModel` (the test oracle);
-the layers' modules say how.
+the layers' modules say how. A few options express the other encoder
+families of ``smp_keras.bert.convert_hf`` (RoBERTa, XLM-RoBERTa,
+DistilBERT, ELECTRA), whose numerics follow their own transformers classes.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 import keras
 
+from smp_keras.bert.convert_hf import family
 from smp_keras.bert.embeddings import BertEmbeddings
 from smp_keras.bert.layer_utils import check_activation, truncated_normal
 from smp_keras.bert.masked_lm_head import BertMaskedLMHead
@@ -54,7 +57,8 @@ class BertBackbone(keras.Model):
         hidden_dim: hidden width.
         intermediate_dim: feed-forward width.
         max_sequence_length: longest accepted input (position embeddings).
-        num_segments: number of segment (token type) ids.
+        num_segments: number of segment (token type) ids; 0 for none
+            (DistilBERT: `segment_ids` is then ignored).
         dropout: dropout rate everywhere (embeddings, attention, residuals).
         layer_norm_epsilon: LayerNorm epsilon.
         activation: feed-forward activation, one of `ACTIVATIONS`; `"gelu"`
@@ -67,6 +71,18 @@ class BertBackbone(keras.Model):
         structure: N:M structure of every `MaskedDense` (e.g. ``"2:4"``),
             or None (unstructured); the masks start full either way.
         dtype: dtype or dtype policy of every layer.
+        position_padding_idx: None for BERT's position ids, or RoBERTa's
+            padding token id: positions then count from
+            `position_padding_idx + 1` and skip padding tokens
+            (``smp_keras.bert.embeddings.position_ids``).
+        embedding_dim: width of the embedding tables when it differs from
+            `hidden_dim` (ELECTRA: projected up to `hidden_dim`); None for
+            `hidden_dim`. The MLM transform maps to this width.
+        mlm_activation: activation of the MLM transform; None for
+            `activation` (RoBERTa and ELECTRA always use `"gelu"`).
+        model_type: the Hugging Face family the weights come from, one of
+            `MODEL_TYPES` of ``smp_keras.bert.convert_hf``; it names
+            the weights on export and in reference masks.
         **kwargs: `keras.Model` arguments (`name`, `trainable`).
 
     Example:
@@ -101,6 +117,10 @@ class BertBackbone(keras.Model):
         initializer_range: float = 0.02,
         dtype: Any = None,
         structure: Any = None,
+        position_padding_idx: int | None = None,
+        embedding_dim: int | None = None,
+        mlm_activation: str | None = None,
+        model_type: str = "bert",
         **kwargs: Any,
     ) -> None:
         _check_sizes(
@@ -110,14 +130,20 @@ class BertBackbone(keras.Model):
             hidden_dim=hidden_dim,
             intermediate_dim=intermediate_dim,
             max_sequence_length=max_sequence_length,
-            num_segments=num_segments,
         )
+        _check_sizes(minimum=0, num_segments=num_segments)
+        if embedding_dim is not None:
+            _check_sizes(embedding_dim=embedding_dim)
+        if position_padding_idx is not None:
+            _check_sizes(minimum=0, position_padding_idx=position_padding_idx)
+        family(model_type)
         if hidden_dim % num_heads:
             raise ValueError(
                 f"`num_heads` must divide `hidden_dim` ({hidden_dim}). "
                 f"Received: num_heads={num_heads}"
             )
         check_activation(activation)
+        mlm_activation = check_activation(mlm_activation or activation)
         # === Layers ===
         embeddings = BertEmbeddings(
             vocabulary_size,
@@ -127,6 +153,8 @@ class BertBackbone(keras.Model):
             dropout=dropout,
             layer_norm_epsilon=layer_norm_epsilon,
             initializer_range=initializer_range,
+            position_padding_idx=position_padding_idx,
+            embedding_dim=embedding_dim,
             trainable=False,
             dtype=dtype,
             name="embeddings",
@@ -170,7 +198,7 @@ class BertBackbone(keras.Model):
         if with_mlm_head:
             mlm_head = BertMaskedLMHead(
                 embeddings.word_embeddings,
-                activation=activation,
+                activation=mlm_activation,
                 layer_norm_epsilon=layer_norm_epsilon,
                 initializer_range=initializer_range,
                 dtype=dtype,
@@ -196,6 +224,10 @@ class BertBackbone(keras.Model):
         self.kernel_trainable = kernel_trainable
         self.initializer_range = initializer_range
         self.structure = transformer_layers[0].structure  # "n:m" or None
+        self.position_padding_idx = position_padding_idx
+        self.embedding_dim = embedding_dim
+        self.mlm_activation = mlm_activation
+        self.model_type = model_type
 
     @property
     def transformer_layers(self) -> list[BertTransformerLayer]:
@@ -230,6 +262,10 @@ class BertBackbone(keras.Model):
             "kernel_trainable": self.kernel_trainable,
             "initializer_range": self.initializer_range,
             "structure": self.structure,
+            "position_padding_idx": self.position_padding_idx,
+            "embedding_dim": self.embedding_dim,
+            "mlm_activation": self.mlm_activation,
+            "model_type": self.model_type,
         }
 
     @classmethod
@@ -237,13 +273,14 @@ class BertBackbone(keras.Model):
         return cls(**config)
 
 
-def _check_sizes(**sizes: Any) -> None:
+def _check_sizes(minimum: int = 1, **sizes: Any) -> None:
+    kind = "a positive" if minimum == 1 else "a non-negative"
     for name, value in sizes.items():
         if isinstance(value, bool) or not isinstance(value, int):
             raise TypeError(
-                f"`{name}` must be a positive int. Received: {name}={value!r}"
+                f"`{name}` must be {kind} int. Received: {name}={value!r}"
             )
-        if value <= 0:
+        if value < minimum:
             raise ValueError(
-                f"`{name}` must be a positive int. Received: {name}={value!r}"
+                f"`{name}` must be {kind} int. Received: {name}={value!r}"
             )

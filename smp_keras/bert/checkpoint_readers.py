@@ -10,8 +10,9 @@ safetensors and HDF5 are plain tensors, and PyTorch files are read with
 ``torch.load(weights_only=True)``.
 
 Readers of Hugging Face formats (safetensors, ``pytorch_model.bin``,
-``tf_model.h5``) present PyTorch names and layouts without the ``bert.``
-prefix, with old ``gamma``/``beta`` LayerNorm names renamed to
+``tf_model.h5``) present PyTorch names and layouts without the base model's
+prefix (``bert.``, or ``roberta.``, ``distilbert.``, ``electra.`` for the
+other families), with old ``gamma``/``beta`` LayerNorm names renamed to
 ``weight``/``bias``; the Google TF checkpoint reader keeps its own names.
 """
 
@@ -200,18 +201,21 @@ def _constant(value: Any) -> Getter:
 _LAYER_NORM_OLD = re.compile(r"(LayerNorm|layer_norm)\.(gamma|beta)$")
 
 
-def normalize_hf_name(name: str) -> str:
+def normalize_hf_name(name: str, prefix: str = "bert.") -> str:
     """Maps a Hugging Face PyTorch weight name to the loader's spelling.
 
-    Drops a leading ``bert.`` and renames old LayerNorm ``gamma``/``beta`` to
-    ``weight``/``bias``.
+    Drops a leading `prefix` (the base model's, ``bert.`` for BERT) and
+    renames old LayerNorm ``gamma``/``beta`` to ``weight``/``bias``.
 
     Example:
         >>> normalize_hf_name("bert.embeddings.LayerNorm.gamma")
         'embeddings.LayerNorm.weight'
+        >>> normalize_hf_name("roberta.encoder.layer.0.output.dense.bias",
+        ...                   prefix="roberta.")
+        'encoder.layer.0.output.dense.bias'
     """
-    if name.startswith("bert."):
-        name = name[len("bert.") :]
+    if name.startswith(prefix):
+        name = name[len(prefix) :]
     return _LAYER_NORM_OLD.sub(_rename_layer_norm, name)
 
 
@@ -260,17 +264,28 @@ def hf_tf_name_to_torch(name: str) -> tuple[str, bool]:
 
 
 _HF_IGNORED = (
-    r"embeddings\.position_ids",
+    r"embeddings\.(position_ids|token_type_ids)",
     r"cls\.seq_relationship\..*",
     r"cls\.predictions\.decoder\.(weight|bias)",
+    r"lm_head\.decoder\.(weight|bias)",  # RoBERTa: tied
+    r"vocab_projector\.weight",  # DistilBERT: tied
+    r"generator_lm_head\.weight",  # ELECTRA generator: tied
+    r"discriminator_predictions\..*",  # ELECTRA discriminator head
 )
 
 
-def open_state_dict(state_dict: dict[str, Any], source: str) -> WeightLoader:
-    """Opens an in-memory PyTorch state dict (or name -> array mapping)."""
+def open_state_dict(
+    state_dict: dict[str, Any], source: str, *, prefix: str = "bert."
+) -> WeightLoader:
+    """Opens an in-memory PyTorch state dict (or name -> array mapping).
+
+    `prefix` is the base model's name prefix, stripped from the names.
+    """
     getters: dict[str, Getter] = {}
     for name, value in state_dict.items():
-        _add_unique(getters, normalize_hf_name(name), _tensor_getter(value))
+        _add_unique(
+            getters, normalize_hf_name(name, prefix), _tensor_getter(value)
+        )
     return WeightLoader(getters, source, ignored=_HF_IGNORED)
 
 
@@ -290,7 +305,8 @@ def _add_unique(getters: dict[str, Getter], name: str, getter: Getter) -> None:
     if name in getters:
         raise ValueError(
             f"The checkpoint holds weight {name!r} twice (with and without "
-            "the 'bert.' prefix); it cannot be loaded unambiguously."
+            "the base model's prefix, e.g. 'bert.'); it cannot be loaded "
+            "unambiguously."
         )
     getters[name] = getter
 
@@ -306,37 +322,50 @@ HF_WEIGHT_FILES = (
 )
 
 
-def open_hf_weights(folder: str) -> WeightLoader:
+def open_hf_weights(folder: str, *, prefix: str = "bert.") -> WeightLoader:
     """Opens the weights of a Hugging Face model folder.
 
     Looks for, in order: ``model.safetensors`` (or a sharded
     ``model.safetensors.index.json``), ``pytorch_model.bin`` (or its index),
-    ``tf_model.h5``.
+    ``tf_model.h5`` (BERT only).
+
+    Args:
+        folder: the model folder.
+        prefix: the base model's name prefix (``"bert."``,
+            ``"roberta."``, ...), stripped from the names.
 
     Raises:
         FileNotFoundError: if the folder holds none of them (the message lists
             the names looked for).
-        ValueError: if the file is corrupted.
+        ValueError: if the file is corrupted, or it is a ``tf_model.h5`` of
+            a family other than BERT.
     """
     for filename in HF_WEIGHT_FILES:
         path = os.path.join(folder, filename)
-        if os.path.isfile(path):
-            return _OPENERS[filename](path)
+        if not os.path.isfile(path):
+            continue
+        if filename == "tf_model.h5" and prefix != "bert.":
+            raise ValueError(
+                f"{path!r}: TensorFlow weights are read for BERT only. "
+                f"Received a checkpoint with prefix={prefix!r}; save it as "
+                "model.safetensors (transformers' `save_pretrained`)."
+            )
+        return _OPENERS[filename](path, prefix)
     raise FileNotFoundError(
         f"No weights found in {folder!r}: looked for "
         f"{', '.join(HF_WEIGHT_FILES)}."
     )
 
 
-def _open_safetensors(path: str) -> WeightLoader:
-    return _open_shards([path], path)
+def _open_safetensors(path: str, prefix: str) -> WeightLoader:
+    return _open_shards([path], path, prefix)
 
 
-def _open_safetensors_index(path: str) -> WeightLoader:
-    return _open_shards(_shard_paths(path), path)
+def _open_safetensors_index(path: str, prefix: str) -> WeightLoader:
+    return _open_shards(_shard_paths(path), path, prefix)
 
 
-def _open_shards(paths: list[str], source: str) -> WeightLoader:
+def _open_shards(paths: list[str], source: str, prefix: str) -> WeightLoader:
     from safetensors import safe_open
 
     getters: dict[str, Getter] = {}
@@ -351,7 +380,7 @@ def _open_shards(paths: list[str], source: str) -> WeightLoader:
             ) from error
         for name in names:
             getter = _safetensors_getter(path, name)
-            _add_unique(getters, normalize_hf_name(name), getter)
+            _add_unique(getters, normalize_hf_name(name, prefix), getter)
     return WeightLoader(getters, source, ignored=_HF_IGNORED)
 
 
@@ -406,15 +435,17 @@ def _shard_name(name: Any, index_path: str) -> str:
     return name
 
 
-def _open_torch_bin(path: str) -> WeightLoader:
-    return _open_torch_files([path], path)
+def _open_torch_bin(path: str, prefix: str) -> WeightLoader:
+    return _open_torch_files([path], path, prefix)
 
 
-def _open_torch_index(path: str) -> WeightLoader:
-    return _open_torch_files(_shard_paths(path), path)
+def _open_torch_index(path: str, prefix: str) -> WeightLoader:
+    return _open_torch_files(_shard_paths(path), path, prefix)
 
 
-def _open_torch_files(paths: list[str], source: str) -> WeightLoader:
+def _open_torch_files(
+    paths: list[str], source: str, prefix: str
+) -> WeightLoader:
     try:
         import torch
     except ImportError as error:
@@ -433,10 +464,11 @@ def _open_torch_files(paths: list[str], source: str) -> WeightLoader:
                 f"Could not read PyTorch weights {path!r}: it is corrupted or "
                 f"not a plain state dict ({error})."
             ) from error
-    return open_state_dict(state, source)
+    return open_state_dict(state, source, prefix=prefix)
 
 
-def _open_tf_h5(path: str) -> WeightLoader:
+def _open_tf_h5(path: str, prefix: str = "bert.") -> WeightLoader:
+    del prefix  # BERT only (see open_hf_weights)
     import h5py
 
     try:
@@ -472,7 +504,7 @@ def _h5_getter(path: str, dataset: str, transpose: bool) -> Getter:
     return read
 
 
-_OPENERS: dict[str, Callable[[str], WeightLoader]] = {
+_OPENERS: dict[str, Callable[[str, str], WeightLoader]] = {
     "model.safetensors": _open_safetensors,
     "model.safetensors.index.json": _open_safetensors_index,
     "pytorch_model.bin": _open_torch_bin,

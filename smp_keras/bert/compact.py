@@ -527,13 +527,14 @@ def _backbone_outputs(backbone: BertBackbone, sequence: Any) -> dict:
         outputs["pooled_output"] = pooler(sequence[:, 0, :])
     if backbone.with_mlm_head:
         head = backbone.get_layer("mlm_head")
-        transform = keras.layers.Dense(hidden, name="mlm_transform")
+        table = _numpy(head.token_embedding.embeddings)
+        width = table.shape[1]  # the embedding width (ELECTRA: < hidden)
+        transform = keras.layers.Dense(width, name="mlm_transform")
         transform = _built(transform, (None, hidden), head.dense.get_weights())
         x = activation_fn(head.activation)(transform(sequence))
         x = _layer_norm(head.layer_norm, "mlm_norm")(x)
-        table = _numpy(head.token_embedding.embeddings)
         decoder = keras.layers.Dense(table.shape[0], name="mlm_decoder")
-        decoder = _built(decoder, (None, hidden), [table.T, _numpy(head.bias)])
+        decoder = _built(decoder, (None, width), [table.T, _numpy(head.bias)])
         outputs["mlm_logits"] = decoder(x)
     return outputs
 

@@ -1,15 +1,38 @@
-"""Hugging Face BERT checkpoints -> :class:`~smp_keras.bert.BertBackbone`.
+"""Hugging Face checkpoints -> :class:`~smp_keras.bert.BertBackbone`.
 
 Two pure pieces, in the keras-hub converter style:
 :func:`convert_backbone_config` maps a ``config.json`` dict to backbone
 arguments, and :func:`convert_weights` ports one weight per line from a
-weight loader (PyTorch names, PyTorch layouts, no ``bert.`` prefix; see
-:mod:`smp_keras.bert.loader`) into a built backbone. PyTorch linear weights
-are `(out, in)` and Keras kernels `(in, out)`, hence the transposes.
+weight loader (PyTorch names, PyTorch layouts, no base-model prefix such as
+``bert.``; see :mod:`smp_keras.bert.loader`) into a built backbone. PyTorch
+linear weights are `(out, in)` and Keras kernels `(in, out)`, hence the
+transposes.
+
+Besides BERT, other Hugging Face encoder families load: RoBERTa and
+XLM-RoBERTa (``model_type`` ``"roberta"``, ``"xlm-roberta"``), DistilBERT
+(``"distilbert"``) and ELECTRA (``"electra"``, discriminator or
+generator). They share BERT's post-LayerNorm encoder layer and differ in
+what :class:`~smp_keras.bert.BertBackbone`'s options express:
+
+- RoBERTa / XLM-RoBERTa: position ids counted from ``pad_token_id + 1``
+  with padding tokens at ``pad_token_id`` (`position_padding_idx`), one
+  token type, the MLM head always with the exact GELU;
+- DistilBERT: no token type embeddings (`num_segments=0`), no pooler;
+- ELECTRA: embeddings narrower than the encoder, projected up
+  (`embedding_dim`), no pooler; the generator's MLM head maps to the
+  embedding width;
+
+and in their weight names, which :class:`Family` lists once for this
+converter, the exporter (:mod:`smp_keras.bert.export`) and the
+reference-mask names (:mod:`smp_keras.bert.reference_masks`).
+:func:`converter` returns the converter of a ``model_type``; the
+module-level :func:`convert_weights`, :func:`has_mlm_head` and
+:func:`has_pooler` are BERT's.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -17,11 +40,171 @@ import numpy as np
 from smp_keras.bert.checkpoint_readers import WeightLoader
 
 __all__ = [
+    "FAMILIES",
+    "Family",
+    "HFConverter",
+    "MODEL_TYPES",
     "convert_backbone_config",
     "convert_weights",
+    "converter",
+    "family",
     "has_mlm_head",
     "has_pooler",
 ]
+
+# === Families ===
+
+_BERT_MATRICES = (
+    ("query_dense", "attention.self.query"),
+    ("key_dense", "attention.self.key"),
+    ("value_dense", "attention.self.value"),
+    ("attention_output_dense", "attention.output.dense"),
+    ("intermediate_dense", "intermediate.dense"),
+    ("output_dense", "output.dense"),
+)
+_BERT_LAYER_NORMS = (
+    ("attention_layer_norm", "attention.output.LayerNorm"),
+    ("output_layer_norm", "output.LayerNorm"),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Family:
+    """The Hugging Face names of one encoder family.
+
+    Attributes:
+        model_type: the ``config.json`` `model_type`.
+        prefix: the base model's name prefix in task checkpoints
+            (``"bert."``), which the readers strip.
+        layer: the name of encoder layer ``index`` (a format string).
+        matrices: `(attribute, name)` of the six prunable matrices, in
+            `MATRIX_TYPES` order; `attribute` is the
+            :class:`~smp_keras.bert.BertTransformerLayer` sublayer.
+        layer_norms: `(attribute, name)` of the two layer LayerNorms.
+        embedding_norm: the embeddings' LayerNorm.
+        mlm_dense: the MLM transform's dense layer.
+        mlm_layer_norm: the MLM transform's LayerNorm.
+        mlm_bias: the MLM output bias.
+        mlm_decoder: the MLM decoder matrix (tied to the word embeddings).
+        mlm_gelu: whether the MLM transform is always the exact GELU
+            (else it is the encoder's activation).
+    """
+
+    model_type: str
+    prefix: str
+    layer: str
+    matrices: tuple[tuple[str, str], ...]
+    layer_norms: tuple[tuple[str, str], ...]
+    embedding_norm: str
+    mlm_dense: str
+    mlm_layer_norm: str
+    mlm_bias: str
+    mlm_decoder: str
+    mlm_gelu: bool
+
+    def layer_name(self, index: int) -> str:
+        """The name prefix of encoder layer `index`."""
+        return self.layer.format(index=index)
+
+    @property
+    def mlm_prefixes(self) -> tuple[str, ...]:
+        """Name prefixes of the MLM head's weights."""
+        names = (self.mlm_dense, self.mlm_layer_norm, self.mlm_bias)
+        names += (self.mlm_decoder,)
+        return tuple(dict.fromkeys(n.rsplit(".", 1)[0] + "." for n in names))
+
+
+_BERT = Family(
+    model_type="bert",
+    prefix="bert.",
+    layer="encoder.layer.{index}",
+    matrices=_BERT_MATRICES,
+    layer_norms=_BERT_LAYER_NORMS,
+    embedding_norm="embeddings.LayerNorm",
+    mlm_dense="cls.predictions.transform.dense",
+    mlm_layer_norm="cls.predictions.transform.LayerNorm",
+    mlm_bias="cls.predictions.bias",
+    mlm_decoder="cls.predictions.decoder.weight",
+    mlm_gelu=False,
+)
+_ROBERTA = dataclasses.replace(
+    _BERT,
+    model_type="roberta",
+    prefix="roberta.",
+    mlm_dense="lm_head.dense",
+    mlm_layer_norm="lm_head.layer_norm",
+    mlm_bias="lm_head.bias",
+    mlm_decoder="lm_head.decoder.weight",
+    mlm_gelu=True,
+)
+_DISTILBERT = Family(
+    model_type="distilbert",
+    prefix="distilbert.",
+    layer="transformer.layer.{index}",
+    matrices=(
+        ("query_dense", "attention.q_lin"),
+        ("key_dense", "attention.k_lin"),
+        ("value_dense", "attention.v_lin"),
+        ("attention_output_dense", "attention.out_lin"),
+        ("intermediate_dense", "ffn.lin1"),
+        ("output_dense", "ffn.lin2"),
+    ),
+    layer_norms=(
+        ("attention_layer_norm", "sa_layer_norm"),
+        ("output_layer_norm", "output_layer_norm"),
+    ),
+    embedding_norm="embeddings.LayerNorm",
+    mlm_dense="vocab_transform",
+    mlm_layer_norm="vocab_layer_norm",
+    mlm_bias="vocab_projector.bias",
+    mlm_decoder="vocab_projector.weight",
+    mlm_gelu=False,
+)
+_ELECTRA = dataclasses.replace(
+    _BERT,
+    model_type="electra",
+    prefix="electra.",
+    mlm_dense="generator_predictions.dense",
+    mlm_layer_norm="generator_predictions.LayerNorm",
+    mlm_bias="generator_lm_head.bias",
+    mlm_decoder="generator_lm_head.weight",
+    mlm_gelu=True,
+)
+
+#: Every supported family, by `model_type`.
+FAMILIES = {
+    f.model_type: f
+    for f in (
+        _BERT,
+        _ROBERTA,
+        dataclasses.replace(_ROBERTA, model_type="xlm-roberta"),
+        _DISTILBERT,
+        _ELECTRA,
+    )
+}
+#: The supported ``config.json`` `model_type` values.
+MODEL_TYPES = tuple(FAMILIES)
+
+
+def family(model_type: str) -> Family:
+    """Returns the :class:`Family` of a ``config.json`` `model_type`.
+
+    Raises:
+        ValueError: for a `model_type` not in `MODEL_TYPES` (named).
+
+    Example:
+        >>> family("roberta").prefix
+        'roberta.'
+    """
+    if model_type not in FAMILIES:
+        raise ValueError(
+            f"`model_type` must be one of {MODEL_TYPES}. Received: "
+            f"model_type={model_type!r}"
+        )
+    return FAMILIES[model_type]
+
+
+# === Configs ===
 
 _ACTIVATIONS = {
     "gelu": "gelu",
@@ -82,17 +265,20 @@ def config_fields_to_backbone(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def convert_backbone_config(hf_config: dict[str, Any]) -> dict[str, Any]:
-    """Maps a Hugging Face BERT ``config.json`` to `BertBackbone` arguments.
+    """Maps a Hugging Face ``config.json`` to `BertBackbone` arguments.
 
     Args:
-        hf_config: the parsed ``config.json``.
+        hf_config: the parsed ``config.json``; its `model_type` must be one
+            of `MODEL_TYPES` (``"bert"``, ``"roberta"``, ``"xlm-roberta"``,
+            ``"distilbert"``, ``"electra"``).
 
     Returns:
-        Keyword arguments for :class:`~smp_keras.bert.BertBackbone`.
+        Keyword arguments for :class:`~smp_keras.bert.BertBackbone`
+        (with `model_type` unless it is ``"bert"``, the default).
 
     Raises:
-        ValueError: if `model_type` is not ``"bert"``, or a field is missing
-            or unsupported.
+        ValueError: if `model_type` is not supported (the message names
+            it), or a field is missing or unsupported.
 
     Example:
         >>> config = convert_backbone_config({
@@ -109,22 +295,71 @@ def convert_backbone_config(hf_config: dict[str, Any]) -> dict[str, Any]:
             f"hf_config of type {type(hf_config).__name__}"
         )
     model_type = hf_config.get("model_type")
-    if model_type != "bert":
+    if model_type not in MODEL_TYPES:
         raise ValueError(
-            "Only BERT checkpoints are supported (config.json `model_type` "
-            f'must be "bert"). Received: model_type={model_type!r}'
+            "Only the encoder families BERT, RoBERTa, XLM-RoBERTa, DistilBERT "
+            f"and ELECTRA are supported (config.json `model_type` must be one "
+            f"of {MODEL_TYPES}). Received: model_type={model_type!r}"
         )
-    return config_fields_to_backbone(hf_config)
+    if model_type == "distilbert":
+        return _distilbert_config(hf_config)
+    config = config_fields_to_backbone(hf_config)
+    if model_type != "bert":  # BERT keeps the backbone's defaults
+        config["model_type"] = model_type
+    if model_type in ("roberta", "xlm-roberta"):
+        pad = hf_config.get("pad_token_id", 1)
+        if isinstance(pad, bool) or not isinstance(pad, int) or pad < 0:
+            raise ValueError(
+                "RoBERTa's position ids need a non-negative int "
+                f"`pad_token_id`. Received: pad_token_id={pad!r}"
+            )
+        config["num_segments"] = int(hf_config.get("type_vocab_size", 1))
+        config["position_padding_idx"] = pad
+        config["mlm_activation"] = "gelu"
+    elif model_type == "electra":
+        embedding = int(hf_config.get("embedding_size", config["hidden_dim"]))
+        if embedding != config["hidden_dim"]:
+            config["embedding_dim"] = embedding
+        config["mlm_activation"] = "gelu"
+    return config
 
 
-def has_mlm_head(loader: WeightLoader) -> bool:
-    """Whether the checkpoint holds the pre-trained MLM head."""
-    return "cls.predictions.transform.dense.weight" in loader
-
-
-def has_pooler(loader: WeightLoader) -> bool:
-    """Whether the checkpoint holds the pooler (BertForMaskedLM has none)."""
-    return "pooler.dense.weight" in loader
+def _distilbert_config(hf_config: dict[str, Any]) -> dict[str, Any]:
+    """DistilBERT's own field names (`dim`, `n_layers`, ...)."""
+    renamed = {
+        "model_type": "distilbert",
+        "vocab_size": hf_config.get("vocab_size"),
+        "num_hidden_layers": hf_config.get("n_layers"),
+        "num_attention_heads": hf_config.get("n_heads"),
+        "hidden_size": hf_config.get("dim"),
+        "intermediate_size": hf_config.get("hidden_dim"),
+        "max_position_embeddings": hf_config.get("max_position_embeddings"),
+        "hidden_act": hf_config.get("activation", "gelu"),
+        "hidden_dropout_prob": hf_config.get("dropout"),
+        "layer_norm_eps": 1e-12,  # fixed in DistilBERT
+    }
+    missing = [
+        name
+        for name, key in (
+            ("vocab_size", "vocab_size"),
+            ("n_layers", "num_hidden_layers"),
+            ("n_heads", "num_attention_heads"),
+            ("dim", "hidden_size"),
+            ("hidden_dim", "intermediate_size"),
+        )
+        if renamed[key] is None
+    ]
+    if missing:
+        raise ValueError(
+            f"The DistilBERT config is missing field(s) {missing}. Received "
+            f"keys: {sorted(hf_config)}"
+        )
+    config = config_fields_to_backbone(
+        {key: value for key, value in renamed.items() if value is not None}
+    )
+    config["num_segments"] = 0
+    config["model_type"] = "distilbert"
+    return config
 
 
 def _transpose(value: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -132,104 +367,114 @@ def _transpose(value: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return np.transpose(value)
 
 
-def convert_weights(
-    backbone: Any, loader: WeightLoader, *, strict: bool = False
-) -> None:
-    """Copies a Hugging Face checkpoint into a built `BertBackbone`.
-
-    All weights are checked (names, shapes) before any is assigned.
+class HFConverter:
+    """Ports the weights of one Hugging Face encoder family.
 
     Args:
-        backbone: the :class:`~smp_keras.bert.BertBackbone` to fill.
-        loader: the checkpoint, as opened by :mod:`smp_keras.bert.loader`.
-        strict: if True, checkpoint weights the backbone does not use raise
-            an error; otherwise they are listed in a warning.
+        model_type: one of `MODEL_TYPES`.
 
     Raises:
-        ValueError: listing missing weights, or naming a weight whose shape
-            does not match.
+        ValueError: for another `model_type` (named).
     """
-    port = loader.port_weight
-    embeddings = backbone.get_layer("embeddings")
-    port(
-        embeddings.word_embeddings.embeddings,
-        "embeddings.word_embeddings.weight",
-    )
-    port(
-        embeddings.position_embeddings.embeddings,
-        "embeddings.position_embeddings.weight",
-    )
-    port(
-        embeddings.token_type_embeddings.embeddings,
-        "embeddings.token_type_embeddings.weight",
-    )
-    port(embeddings.layer_norm.gamma, "embeddings.LayerNorm.weight")
-    port(embeddings.layer_norm.beta, "embeddings.LayerNorm.bias")
-    for i in range(backbone.num_layers):
-        _port_transformer_layer(backbone, loader, i)
-    if backbone.with_pooler:
-        pooler = backbone.get_layer("pooler")
-        port(pooler.kernel, "pooler.dense.weight", _transpose)
-        port(pooler.bias, "pooler.dense.bias")
-    else:
-        loader.skip_prefix("pooler.")
-    if backbone.with_mlm_head:
-        _port_mlm_head(backbone, loader)
-    else:
-        loader.skip_prefix("cls.predictions.")
-    loader.commit(strict=strict)
+
+    def __init__(self, model_type: str) -> None:
+        self.family: Family = family(model_type)
+
+    def has_mlm_head(self, loader: WeightLoader) -> bool:
+        """Whether the checkpoint holds the pre-trained MLM head."""
+        return f"{self.family.mlm_dense}.weight" in loader
+
+    def has_pooler(self, loader: WeightLoader) -> bool:
+        """Whether the checkpoint holds the pooler (BERT, RoBERTa)."""
+        return "pooler.dense.weight" in loader
+
+    def convert_weights(
+        self, backbone: Any, loader: WeightLoader, *, strict: bool = False
+    ) -> None:
+        """Copies the checkpoint into a built `BertBackbone`.
+
+        All weights are checked (names, shapes) before any is assigned.
+
+        Args:
+            backbone: the :class:`~smp_keras.bert.BertBackbone` to fill.
+            loader: the checkpoint, as opened by :mod:`smp_keras.bert.loader`.
+            strict: if True, checkpoint weights the backbone does not use
+                raise an error; otherwise they are listed in a warning.
+
+        Raises:
+            ValueError: listing missing weights, naming a weight whose shape
+                does not match, or for an untied MLM decoder.
+        """
+        port = loader.port_weight
+        embeddings = backbone.get_layer("embeddings")
+        port(
+            embeddings.word_embeddings.embeddings,
+            "embeddings.word_embeddings.weight",
+        )
+        port(
+            embeddings.position_embeddings.embeddings,
+            "embeddings.position_embeddings.weight",
+        )
+        if embeddings.token_type_embeddings is not None:
+            port(
+                embeddings.token_type_embeddings.embeddings,
+                "embeddings.token_type_embeddings.weight",
+            )
+        norm = self.family.embedding_norm
+        port(embeddings.layer_norm.gamma, f"{norm}.weight")
+        port(embeddings.layer_norm.beta, f"{norm}.bias")
+        if embeddings.embedding_projection is not None:
+            projection = embeddings.embedding_projection
+            port(projection.kernel, "embeddings_project.weight", _transpose)
+            port(projection.bias, "embeddings_project.bias")
+        for index in range(backbone.num_layers):
+            self._port_layer(backbone, loader, index)
+        if backbone.with_pooler:
+            pooler = backbone.get_layer("pooler")
+            port(pooler.kernel, "pooler.dense.weight", _transpose)
+            port(pooler.bias, "pooler.dense.bias")
+        else:
+            loader.skip_prefix("pooler.")
+        if backbone.with_mlm_head:
+            self._port_mlm_head(backbone, loader)
+        else:
+            for prefix in self.family.mlm_prefixes:
+                loader.skip_prefix(prefix)
+        loader.commit(strict=strict)
+
+    def _port_layer(
+        self, backbone: Any, loader: WeightLoader, index: int
+    ) -> None:
+        port = loader.port_weight
+        block = backbone.get_layer(f"transformer_layer_{index}")
+        prefix = self.family.layer_name(index)
+        for attribute, name in self.family.matrices:
+            dense = getattr(block, attribute)
+            port(dense.kernel, f"{prefix}.{name}.weight", _transpose)
+            port(dense.bias, f"{prefix}.{name}.bias")
+        for attribute, name in self.family.layer_norms:
+            norm = getattr(block, attribute)
+            port(norm.gamma, f"{prefix}.{name}.weight")
+            port(norm.beta, f"{prefix}.{name}.bias")
+
+    def _port_mlm_head(self, backbone: Any, loader: WeightLoader) -> None:
+        port = loader.port_weight
+        head = backbone.get_layer("mlm_head")
+        names = self.family
+        port(head.dense.kernel, f"{names.mlm_dense}.weight", _transpose)
+        port(head.dense.bias, f"{names.mlm_dense}.bias")
+        port(head.layer_norm.gamma, f"{names.mlm_layer_norm}.weight")
+        port(head.layer_norm.beta, f"{names.mlm_layer_norm}.bias")
+        bias = names.mlm_bias
+        tied_bias = names.mlm_decoder.rsplit(".", 1)[0] + ".bias"
+        if bias not in loader and tied_bias in loader:
+            bias = tied_bias  # RoBERTa: `lm_head.bias` saved as the decoder's
+        port(head.bias, bias)
+        _check_tied_decoder(loader, names.mlm_decoder)
 
 
-def _port_transformer_layer(
-    backbone: Any, loader: WeightLoader, index: int
-) -> None:
-    port = loader.port_weight
-    layer = backbone.get_layer(f"transformer_layer_{index}")
-    prefix = f"encoder.layer.{index}"
-    attention = f"{prefix}.attention"
-    port(layer.query_dense.kernel, f"{attention}.self.query.weight", _transpose)
-    port(layer.query_dense.bias, f"{attention}.self.query.bias")
-    port(layer.key_dense.kernel, f"{attention}.self.key.weight", _transpose)
-    port(layer.key_dense.bias, f"{attention}.self.key.bias")
-    port(layer.value_dense.kernel, f"{attention}.self.value.weight", _transpose)
-    port(layer.value_dense.bias, f"{attention}.self.value.bias")
-    port(
-        layer.attention_output_dense.kernel,
-        f"{attention}.output.dense.weight",
-        _transpose,
-    )
-    port(layer.attention_output_dense.bias, f"{attention}.output.dense.bias")
-    port(
-        layer.attention_layer_norm.gamma, f"{attention}.output.LayerNorm.weight"
-    )
-    port(layer.attention_layer_norm.beta, f"{attention}.output.LayerNorm.bias")
-    port(
-        layer.intermediate_dense.kernel,
-        f"{prefix}.intermediate.dense.weight",
-        _transpose,
-    )
-    port(layer.intermediate_dense.bias, f"{prefix}.intermediate.dense.bias")
-    port(layer.output_dense.kernel, f"{prefix}.output.dense.weight", _transpose)
-    port(layer.output_dense.bias, f"{prefix}.output.dense.bias")
-    port(layer.output_layer_norm.gamma, f"{prefix}.output.LayerNorm.weight")
-    port(layer.output_layer_norm.beta, f"{prefix}.output.LayerNorm.bias")
-
-
-def _port_mlm_head(backbone: Any, loader: WeightLoader) -> None:
-    port = loader.port_weight
-    head = backbone.get_layer("mlm_head")
-    prefix = "cls.predictions"
-    port(head.dense.kernel, f"{prefix}.transform.dense.weight", _transpose)
-    port(head.dense.bias, f"{prefix}.transform.dense.bias")
-    port(head.layer_norm.gamma, f"{prefix}.transform.LayerNorm.weight")
-    port(head.layer_norm.beta, f"{prefix}.transform.LayerNorm.bias")
-    port(head.bias, f"{prefix}.bias")
-    _check_tied_decoder(loader)
-
-
-def _check_tied_decoder(loader: WeightLoader) -> None:
+def _check_tied_decoder(loader: WeightLoader, name: str) -> None:
     """The decoder must be tied to the word embeddings (as in all BERTs)."""
-    name = "cls.predictions.decoder.weight"
     if name not in loader or "embeddings.word_embeddings.weight" not in loader:
         return
     decoder = loader.get(name)
@@ -239,5 +484,40 @@ def _check_tied_decoder(loader: WeightLoader) -> None:
     ):
         raise ValueError(
             f"{loader.source}: {name!r} differs from the word embeddings; "
-            "only BERT checkpoints with a tied MLM decoder are supported."
+            "only checkpoints with a tied MLM decoder are supported."
         )
+
+
+_CONVERTERS = {
+    model_type: HFConverter(model_type) for model_type in MODEL_TYPES
+}
+
+
+def converter(model_type: str) -> HFConverter:
+    """Returns the weight converter of a ``config.json`` `model_type`.
+
+    Raises:
+        ValueError: for a `model_type` not in `MODEL_TYPES` (named).
+    """
+    family(model_type)
+    return _CONVERTERS[model_type]
+
+
+def has_mlm_head(loader: WeightLoader) -> bool:
+    """Whether a BERT checkpoint holds the pre-trained MLM head."""
+    return _CONVERTERS["bert"].has_mlm_head(loader)
+
+
+def has_pooler(loader: WeightLoader) -> bool:
+    """Whether the checkpoint holds the pooler (BertForMaskedLM has none)."""
+    return _CONVERTERS["bert"].has_pooler(loader)
+
+
+def convert_weights(
+    backbone: Any, loader: WeightLoader, *, strict: bool = False
+) -> None:
+    """Copies a Hugging Face BERT checkpoint into a built `BertBackbone`.
+
+    See :meth:`HFConverter.convert_weights`.
+    """
+    _CONVERTERS["bert"].convert_weights(backbone, loader, strict=strict)

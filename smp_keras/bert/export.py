@@ -1,10 +1,11 @@
 """Export a pruned backbone for serving without this library.
 
 - :func:`export_huggingface`: a plain Hugging Face ``transformers`` folder,
-  the inverse of :mod:`smp_keras.bert.convert_hf`. Every prunable kernel is
+  the inverse of ``smp_keras.bert.convert_hf``. Every prunable kernel is
   written as ``kernel * mask`` in PyTorch's `(out, in)` layout, so the
   pruned model serves with ``transformers`` alone (`BertForMaskedLM` when
-  the backbone has an MLM head, else `BertModel`).
+  the backbone has an MLM head, else `BertModel`; `RobertaForMaskedLM`,
+  `DistilBertModel`, ... for a backbone of another family).
 - :func:`plain_keras_model` / :func:`save_plain_keras`: a task model of
   this library (a :class:`~smp_keras.bert.BertBackbone` with a frozen
   label-word or prototype head) rebuilt from `keras.layers` (`Embedding`,
@@ -30,6 +31,8 @@ from keras import ops
 
 import smpcore
 from smp_keras.bert.backbone import BertBackbone
+from smp_keras.bert.convert_hf import Family, family
+from smp_keras.bert.embeddings import position_ids
 from smp_keras.bert.heads import (
     LabelWordHead,
     MaskedMeanPooling,
@@ -53,12 +56,84 @@ def _numpy(variable: Any) -> np.ndarray:
     return np.asarray(ops.convert_to_numpy(variable), dtype=np.float32)
 
 
+_ARCHITECTURES = {
+    "bert": "Bert",
+    "roberta": "Roberta",
+    "xlm-roberta": "XLMRoberta",
+    "distilbert": "DistilBert",
+    "electra": "Electra",
+}
+
+
+def _check_exportable(backbone: Any) -> Family:
+    """The backbone's family, if its layout can hold the backbone.
+
+    Raises:
+        ValueError: naming the backbone setting the family cannot express.
+    """
+    names = family(backbone.model_type)
+    kind = backbone.model_type
+    roberta = kind in ("roberta", "xlm-roberta")
+    problems = []
+    if roberta != (backbone.position_padding_idx is not None):
+        problems.append(f"position_padding_idx={backbone.position_padding_idx}")
+    if (kind == "distilbert") != (backbone.num_segments == 0):
+        problems.append(f"num_segments={backbone.num_segments}")
+    if kind != "electra" and backbone.embedding_dim not in (
+        None,
+        backbone.hidden_dim,
+    ):
+        problems.append(f"embedding_dim={backbone.embedding_dim}")
+    if kind in ("distilbert", "electra") and backbone.with_pooler:
+        problems.append("with_pooler=True")
+    if kind == "distilbert" and backbone.layer_norm_epsilon != 1e-12:
+        problems.append(f"layer_norm_epsilon={backbone.layer_norm_epsilon}")
+    fixed = "gelu" if names.mlm_gelu else backbone.activation
+    if backbone.with_mlm_head and backbone.mlm_activation != fixed:
+        problems.append(f"mlm_activation={backbone.mlm_activation!r}")
+    if problems:
+        raise ValueError(
+            f"A transformers {kind!r} model cannot hold this backbone's "
+            f"settings: {', '.join(problems)} (model_type={kind!r})."
+        )
+    return names
+
+
 def hf_config(backbone: Any) -> dict[str, Any]:
-    """The ``config.json`` dict of `backbone` for ``transformers``."""
-    architecture = "BertForMaskedLM" if backbone.with_mlm_head else "BertModel"
-    return {
+    """The ``config.json`` dict of `backbone` for ``transformers``.
+
+    In the layout of the backbone's `model_type`
+    (``smp_keras.bert.convert_hf``).
+
+    Raises:
+        ValueError: if that layout cannot express the backbone (the
+            setting is named).
+    """
+    _check_exportable(backbone)
+    kind = backbone.model_type
+    head = "ForMaskedLM" if backbone.with_mlm_head else "Model"
+    architecture = _ARCHITECTURES[kind] + head
+    if kind == "distilbert":
+        return {
+            "architectures": [architecture],
+            "model_type": kind,
+            "vocab_size": backbone.vocabulary_size,
+            "dim": backbone.hidden_dim,
+            "n_layers": backbone.num_layers,
+            "n_heads": backbone.num_heads,
+            "hidden_dim": backbone.intermediate_dim,
+            "activation": _HF_ACTIVATIONS[backbone.activation],
+            "dropout": backbone.dropout,
+            "attention_dropout": backbone.dropout,
+            "max_position_embeddings": backbone.max_sequence_length,
+            "initializer_range": backbone.initializer_range,
+            "sinusoidal_pos_embds": False,
+            "pad_token_id": 0,
+            "tie_word_embeddings": True,
+        }
+    config = {
         "architectures": [architecture],
-        "model_type": "bert",
+        "model_type": kind,
         "vocab_size": backbone.vocabulary_size,
         "hidden_size": backbone.hidden_dim,
         "num_hidden_layers": backbone.num_layers,
@@ -75,26 +150,42 @@ def hf_config(backbone: Any) -> dict[str, Any]:
         "pad_token_id": 0,
         "tie_word_embeddings": True,
     }
+    if backbone.position_padding_idx is not None:
+        config["pad_token_id"] = backbone.position_padding_idx
+    if kind == "electra":
+        config["embedding_size"] = backbone.embedding_dim or backbone.hidden_dim
+    return config
 
 
 def hf_state_dict(backbone: Any) -> dict[str, np.ndarray]:
-    """Weights of `backbone` under Hugging Face names, masks applied."""
-    prefix = "bert." if backbone.with_mlm_head else ""
+    """Weights of `backbone` under Hugging Face names, masks applied.
+
+    The names are those of the backbone's `model_type`; with an MLM head
+    they are the masked-LM class's (base model under its prefix, e.g.
+    ``bert.``), else the base model's.
+    """
+    names = _check_exportable(backbone)
+    prefix = names.prefix if backbone.with_mlm_head else ""
     emb = backbone.get_layer("embeddings")
     state = {
         "embeddings.word_embeddings.weight": emb.word_embeddings.embeddings,
         "embeddings.position_embeddings.weight": (
             emb.position_embeddings.embeddings
         ),
-        "embeddings.token_type_embeddings.weight": (
-            emb.token_type_embeddings.embeddings
-        ),
-        "embeddings.LayerNorm.weight": emb.layer_norm.gamma,
-        "embeddings.LayerNorm.bias": emb.layer_norm.beta,
+        f"{names.embedding_norm}.weight": emb.layer_norm.gamma,
+        f"{names.embedding_norm}.bias": emb.layer_norm.beta,
     }
+    if emb.token_type_embeddings is not None:
+        state["embeddings.token_type_embeddings.weight"] = (
+            emb.token_type_embeddings.embeddings
+        )
     state = {name: _numpy(value) for name, value in state.items()}
+    if emb.embedding_projection is not None:
+        projection = emb.embedding_projection
+        state["embeddings_project.weight"] = _numpy(projection.kernel).T
+        state["embeddings_project.bias"] = _numpy(projection.bias)
     for index, block in enumerate(backbone.transformer_layers):
-        state.update(_layer_state(block, f"encoder.layer.{index}"))
+        state.update(_layer_state(block, names, index))
     if backbone.with_pooler:
         pooler = backbone.get_layer("pooler")
         state["pooler.dense.weight"] = _numpy(pooler.kernel).T
@@ -102,38 +193,24 @@ def hf_state_dict(backbone: Any) -> dict[str, np.ndarray]:
     state = {prefix + name: value for name, value in state.items()}
     if backbone.with_mlm_head:
         head = backbone.get_layer("mlm_head")
-        state["cls.predictions.transform.dense.weight"] = _numpy(
-            head.dense.kernel
-        ).T
-        state["cls.predictions.transform.dense.bias"] = _numpy(head.dense.bias)
-        state["cls.predictions.transform.LayerNorm.weight"] = _numpy(
-            head.layer_norm.gamma
-        )
-        state["cls.predictions.transform.LayerNorm.bias"] = _numpy(
-            head.layer_norm.beta
-        )
-        state["cls.predictions.bias"] = _numpy(head.bias)
+        state[f"{names.mlm_dense}.weight"] = _numpy(head.dense.kernel).T
+        state[f"{names.mlm_dense}.bias"] = _numpy(head.dense.bias)
+        state[f"{names.mlm_layer_norm}.weight"] = _numpy(head.layer_norm.gamma)
+        state[f"{names.mlm_layer_norm}.bias"] = _numpy(head.layer_norm.beta)
+        state[names.mlm_bias] = _numpy(head.bias)
     return {k: np.ascontiguousarray(v) for k, v in state.items()}
 
 
-def _layer_state(block: Any, prefix: str) -> dict[str, np.ndarray]:
-    dense = {
-        "attention.self.query": block.query_dense,
-        "attention.self.key": block.key_dense,
-        "attention.self.value": block.value_dense,
-        "attention.output.dense": block.attention_output_dense,
-        "intermediate.dense": block.intermediate_dense,
-        "output.dense": block.output_dense,
-    }
+def _layer_state(block: Any, names: Family, index: int) -> dict:
+    prefix = names.layer_name(index)
     state = {}
-    for name, layer in dense.items():
+    for attribute, name in names.matrices:
+        layer = getattr(block, attribute)
         kernel = _numpy(layer.kernel) * layer.mask()
         state[f"{prefix}.{name}.weight"] = kernel.T
         state[f"{prefix}.{name}.bias"] = _numpy(layer.bias)
-    for name, norm in (
-        ("attention.output.LayerNorm", block.attention_layer_norm),
-        ("output.LayerNorm", block.output_layer_norm),
-    ):
+    for attribute, name in names.layer_norms:
+        norm = getattr(block, attribute)
         state[f"{prefix}.{name}.weight"] = _numpy(norm.gamma)
         state[f"{prefix}.{name}.bias"] = _numpy(norm.beta)
     return state
@@ -161,7 +238,9 @@ def export_huggingface(
     Writes ``config.json`` and ``model.safetensors`` (each atomically, as
     are the tokenizer files):
     ``BertForMaskedLM`` layout when the backbone has an MLM head, else
-    ``BertModel``. Every prunable kernel is stored as ``kernel * mask``.
+    ``BertModel`` (for a backbone of another family, `model_type`, its
+    classes: ``RobertaForMaskedLM``, ``ElectraModel``, ...). Every
+    prunable kernel is stored as ``kernel * mask``.
 
     Args:
         model: a :class:`~smp_keras.bert.BertBackbone` or a model built on
@@ -171,6 +250,10 @@ def export_huggingface(
 
     Returns:
         The folder path, ready for ``AutoModel.from_pretrained``.
+
+    Raises:
+        ValueError: if the layout of the backbone's `model_type` cannot
+            express one of its settings (named).
     """
     from safetensors.numpy import save
 
@@ -215,6 +298,8 @@ def _embeddings(backbone: BertBackbone, inputs: dict[str, Any]) -> Any:
     }
     layers = {}
     for name, table in tables.items():
+        if table is None:  # no token types (DistilBERT)
+            continue
         matrix = _numpy(table.embeddings)
         layers[name] = keras.layers.Embedding(
             matrix.shape[0], matrix.shape[1], name=name
@@ -222,11 +307,21 @@ def _embeddings(backbone: BertBackbone, inputs: dict[str, Any]) -> Any:
         layers[name].build((None, None))
         layers[name].set_weights([matrix])
     token_ids = inputs["token_ids"]
-    positions = ops.cumsum(ops.ones_like(token_ids), axis=1) - 1
+    positions = position_ids(token_ids, source.position_padding_idx)
     x = layers["word_embeddings"](token_ids)
-    x = x + layers["token_type_embeddings"](inputs["segment_ids"])
+    if "token_type_embeddings" in layers:
+        x = x + layers["token_type_embeddings"](inputs["segment_ids"])
     x = x + layers["position_embeddings"](positions)
-    return _layer_norm(source.layer_norm, "embeddings_layer_norm")(x)
+    x = _layer_norm(source.layer_norm, "embeddings_layer_norm")(x)
+    projection = source.embedding_projection
+    if projection is not None:  # ELECTRA: embeddings narrower than hidden
+        dense = keras.layers.Dense(
+            backbone.hidden_dim, name="embeddings_project"
+        )
+        dense.build((None, int(projection.kernel.shape[0])))
+        dense.set_weights([_numpy(projection.kernel), _numpy(projection.bias)])
+        x = dense(x)
+    return x
 
 
 def _attention(block: Any, index: int, hidden: int) -> Any:
@@ -291,7 +386,7 @@ def _head(model: keras.Model, features: Any) -> Any:
                 transform = keras.layers.Dense(
                     int(layer.kernel.shape[0]), name="transform"
                 )
-                transform.build((None, int(layer.kernel.shape[0])))
+                transform.build((None, int(layer.dense.kernel.shape[0])))
                 transform.set_weights(layer.dense.get_weights())
                 x = activation_fn(layer.activation)(transform(x))
                 x = _layer_norm(layer.layer_norm, "transform_norm")(x)

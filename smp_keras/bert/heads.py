@@ -64,6 +64,8 @@ class LabelWordHead(keras.layers.Layer):
         layer_norm_epsilon: transform LayerNorm epsilon.
         logit_scale: fixed factor multiplying the logits.
         label_ids: the label words' vocabulary ids (kept for reference).
+        transform_dim: output width of the transform, None for the input
+            width (ELECTRA's generator maps to its narrower embeddings).
         **kwargs: base layer arguments.
     """
 
@@ -75,6 +77,7 @@ class LabelWordHead(keras.layers.Layer):
         layer_norm_epsilon: float = 1e-12,
         logit_scale: float = 1.0,
         label_ids: Sequence[int] | None = None,
+        transform_dim: int | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs["trainable"] = False
@@ -87,12 +90,17 @@ class LabelWordHead(keras.layers.Layer):
         self.label_ids = (
             None if label_ids is None else [int(i) for i in label_ids]
         )
+        self.transform_dim = (
+            None if transform_dim is None else int(transform_dim)
+        )
 
     def build(self, inputs_shape: tuple) -> None:
         hidden_dim = int(inputs_shape[-1])
+        width = hidden_dim
         if self.use_transform:
+            width = self.transform_dim or hidden_dim
             self.dense = keras.layers.Dense(
-                hidden_dim, trainable=False, name="dense"
+                width, trainable=False, name="dense"
             )
             self.dense.build((None, hidden_dim))
             self.layer_norm = keras.layers.LayerNormalization(
@@ -100,10 +108,10 @@ class LabelWordHead(keras.layers.Layer):
                 trainable=False,
                 name="layer_norm",
             )
-            self.layer_norm.build((None, hidden_dim))
+            self.layer_norm.build((None, width))
         self.kernel = self.add_weight(
             name="kernel",
-            shape=(hidden_dim, self.num_labels),
+            shape=(width, self.num_labels),
             initializer="zeros",
             trainable=False,
         )
@@ -156,19 +164,29 @@ class LabelWordHead(keras.layers.Layer):
 
         Raises:
             ValueError: for an unknown `head`, `head="mlm"` without an MLM
-                head, or label ids out of the vocabulary.
+                head, an embeddings head on embeddings narrower than the
+                encoder (ELECTRA), or label ids out of the vocabulary.
         """
         head = _resolve_head(backbone, head)
         embeddings = ops.convert_to_numpy(
             backbone.get_layer("embeddings").word_embeddings.embeddings
         )
+        width = int(embeddings.shape[1])
+        if head != "mlm" and width != backbone.hidden_dim:
+            raise ValueError(
+                f"`head={head!r}` reads word-embedding rows of width {width} "
+                f"against hidden states of width {backbone.hidden_dim} "
+                "(embeddings projected up, as in ELECTRA); use a checkpoint "
+                "with an MLM head (head='mlm') or a prototype head."
+            )
         layer = cls(
             len(label_ids),
             use_transform=head == "mlm",
-            activation=backbone.activation,
+            activation=backbone.mlm_activation,
             layer_norm_epsilon=backbone.layer_norm_epsilon,
             logit_scale=logit_scale,
             label_ids=label_ids,
+            transform_dim=width if width != backbone.hidden_dim else None,
             name=name,
         )
         layer.build((None, backbone.hidden_dim))
@@ -198,6 +216,7 @@ class LabelWordHead(keras.layers.Layer):
             "layer_norm_epsilon": self.layer_norm_epsilon,
             "logit_scale": self.logit_scale,
             "label_ids": self.label_ids,
+            "transform_dim": self.transform_dim,
         }
 
 

@@ -1,17 +1,22 @@
 """Load pre-trained BERT checkpoints into :class:`BertBackbone`.
 
-:func:`from_pretrained` accepts every common form a BERT checkpoint takes:
+:func:`from_pretrained` accepts every common form a BERT checkpoint takes,
+and Hugging Face checkpoints of the other encoder families
+(``smp_keras.bert.convert_hf``: RoBERTa, XLM-RoBERTa, DistilBERT,
+ELECTRA), told apart by the ``model_type`` of ``config.json``:
 
 - a Hugging Face folder: ``config.json`` with ``model.safetensors`` (or a
   sharded index), ``pytorch_model.bin`` (read with
   ``torch.load(weights_only=True)``; needs PyTorch) or ``tf_model.h5`` (read
-  with h5py; TF-style names such as
+  with h5py, BERT only; TF-style names such as
   ``bert/encoder/layer_._0/attention/self/query/kernel:0``);
 - an original Google folder: ``bert_config.json``,
   ``bert_model.ckpt.index`` / ``.data-*`` and ``vocab.txt`` (needs
   TensorFlow to read the checkpoint);
 - a live ``transformers`` `BertModel` / `BertForMaskedLM` /
-  `BertForPreTraining` object (its ``state_dict()`` is read);
+  `BertForPreTraining` object, or one of the other families
+  (`RobertaForMaskedLM`, `DistilBertModel`, `ElectraForPreTraining`, ...)
+  (its ``state_dict()`` is read);
 - a Hugging Face hub model id such as ``"bert-base-uncased"``, resolved
   with ``huggingface_hub.snapshot_download`` (from the local cache first).
 
@@ -46,6 +51,9 @@ _HUB_PATTERNS = [
     "model.safetensors.index.json",
     "model-*.safetensors",
     "vocab.txt",
+    "vocab.json",  # RoBERTa's byte-level BPE
+    "merges.txt",
+    "sentencepiece.bpe.model",  # XLM-RoBERTa
     "tokenizer.json",
     "tokenizer_config.json",
     "special_tokens_map.json",
@@ -67,8 +75,9 @@ def from_pretrained(
 
     Args:
         source: a Hugging Face folder, a Google BERT folder, a live
-            ``transformers`` BERT model, or a hub model id (see the module
-            docstring).
+            ``transformers`` model, or a hub model id (see the module
+            docstring); the Hugging Face `model_type` is read from its
+            config.
         with_mlm_head: build the MLM head; `None` builds it when the
             checkpoint has one (all-MiniLM-L6-v2, for example, has none).
             `True` on a checkpoint without one raises a `ValueError`.
@@ -89,7 +98,8 @@ def from_pretrained(
         FileNotFoundError: if a folder holds no config or no weights (the
             message lists the files looked for), or a hub model is neither
             cached nor downloadable.
-        ValueError: for a non-BERT `model_type`, missing weights (all listed),
+        ValueError: for an unsupported `model_type` (named; see
+            ``smp_keras.bert.convert_hf``), missing weights (all listed),
             a shape mismatch (weight and both shapes named) or a corrupted
             file.
         ImportError: if reading the format needs PyTorch or TensorFlow and
@@ -124,14 +134,21 @@ def _open_source(source: Any) -> tuple[dict[str, Any], WeightLoader, Any]:
     if _is_live_model(source):
         config = convert_hf.convert_backbone_config(source.config.to_dict())
         name = type(source).__name__
-        loader = open_state_dict(source.state_dict(), f"live {name} object")
-        return config, loader, convert_hf
+        converter = convert_hf.converter(config.get("model_type", "bert"))
+        loader = open_state_dict(
+            source.state_dict(),
+            f"live {name} object",
+            prefix=converter.family.prefix,
+        )
+        return config, loader, converter
     folder = resolve_folder(source)
     if os.path.isfile(os.path.join(folder, "config.json")):
         config = convert_hf.convert_backbone_config(
             _read_json(os.path.join(folder, "config.json"))
         )
-        return config, open_hf_weights(folder), convert_hf
+        converter = convert_hf.converter(config.get("model_type", "bert"))
+        loader = open_hf_weights(folder, prefix=converter.family.prefix)
+        return config, loader, converter
     if os.path.isfile(os.path.join(folder, "bert_config.json")):
         config = convert_tf.convert_backbone_config(
             _read_json(os.path.join(folder, "bert_config.json"))
@@ -272,7 +289,7 @@ def tokenizer_from_pretrained(source: Any, **kwargs: Any) -> Any:
             "tokenizer_from_pretrained(model.name_or_path)."
         )
     folder = resolve_folder(source)
-    names = ("tokenizer.json", "tokenizer_config.json")
+    names = ("tokenizer.json", "tokenizer_config.json", "vocab.json")
     has_hf = any(os.path.isfile(os.path.join(folder, n)) for n in names)
     vocab = os.path.join(folder, "vocab.txt")
     import transformers

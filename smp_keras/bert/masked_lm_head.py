@@ -28,7 +28,8 @@ class BertMaskedLMHead(keras.layers.Layer):
 
     `logits = LayerNorm(act(h @ W_t + b_t)) @ E^T + b` where `E` is the word
     embedding matrix of `token_embedding` (shared, not copied). Sublayers:
-    `dense`, `layer_norm`; weight `bias` (vocabulary,). All frozen.
+    `dense` (to the embedding width), `layer_norm`; weight `bias`
+    (vocabulary,). All frozen.
 
     Args:
         token_embedding: the `keras.layers.Embedding` whose matrix is the
@@ -62,9 +63,10 @@ class BertMaskedLMHead(keras.layers.Layer):
         self._activation_fn = activation_fn(activation)
 
     def build(self, inputs_shape: tuple) -> None:
-        hidden_dim = int(inputs_shape[-1])
+        # The transform maps to the embedding width (ELECTRA's generator
+        # has embeddings narrower than its encoder; for BERT they agree).
         self.dense = keras.layers.Dense(
-            hidden_dim,
+            self.token_embedding.output_dim,
             kernel_initializer=truncated_normal(self.initializer_range),
             dtype=self.dtype_policy,
             trainable=False,
@@ -77,7 +79,9 @@ class BertMaskedLMHead(keras.layers.Layer):
             trainable=False,
             name="layer_norm",
         )
-        self.layer_norm.build(inputs_shape)
+        self.layer_norm.build(
+            (*inputs_shape[:-1], self.token_embedding.output_dim)
+        )
         self.bias = self.add_weight(
             name="bias",
             shape=(self.token_embedding.input_dim,),

@@ -6,6 +6,12 @@ lexicographically sorted PyTorch parameter-name order
 (``bert.encoder.layer.0...``, ``layer.1``, ``layer.10``, ``layer.11``,
 ``layer.2``, ...), each in PyTorch's `(out, in)` layout. Keras kernels are
 `(in, out)`, so masks are transposed on export and import.
+
+The names follow the backbone's Hugging Face family
+(``smp_keras.bert.convert_hf``): the authors' ``_roberta_`` runs name
+``roberta.encoder.layer.0...``, which a backbone loaded from a RoBERTa
+checkpoint uses; the other families use their own transformers names
+(``distilbert.transformer.layer.0.attention.q_lin.weight``, ...).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import keras
 
 import smpcore
 from smp_keras.bert.backbone import BertBackbone
+from smp_keras.bert.convert_hf import family
 from smp_keras.layers.masked_dense import MaskedDense
 from smp_keras.model_utils import mask_mismatches
 
@@ -26,15 +33,6 @@ __all__ = [
     "import_reference_masks",
     "reference_parameter_names",
 ]
-
-_HF_MATRIX_NAMES = (
-    ("query_dense", "attention.self.query"),
-    ("key_dense", "attention.self.key"),
-    ("value_dense", "attention.self.value"),
-    ("attention_output_dense", "attention.output.dense"),
-    ("intermediate_dense", "intermediate.dense"),
-    ("output_dense", "output.dense"),
-)
 
 
 def find_backbone(model: Any) -> BertBackbone:
@@ -58,15 +56,23 @@ def find_backbone(model: Any) -> BertBackbone:
     return found[0]
 
 
-def reference_parameter_names(model: Any) -> dict[str, MaskedDense]:
+def reference_parameter_names(
+    model: Any, model_type: str | None = None
+) -> dict[str, MaskedDense]:
     """Maps reference (PyTorch) parameter names to the backbone's layers.
 
     Args:
         model: a :class:`BertBackbone`, or a model built on one.
+        model_type: the Hugging Face family whose names to use (e.g.
+            ``"roberta"`` for ``roberta.encoder.layer...``); None for the
+            backbone's own `model_type`.
 
     Returns:
         `{name: MaskedDense}` in sorted name order, e.g.
         ``"bert.encoder.layer.0.attention.self.query.weight"``.
+
+    Raises:
+        ValueError: for an unknown `model_type` (named).
 
     Example:
         >>> backbone = BertBackbone(
@@ -77,15 +83,18 @@ def reference_parameter_names(model: Any) -> dict[str, MaskedDense]:
 'bert.encoder.layer.0.attention.self.key.weight']
     """
     backbone = find_backbone(model)
-    names = {}
+    names = family(model_type or backbone.model_type)
+    layers = {}
     for index, block in enumerate(backbone.transformer_layers):
-        for attribute, hf_name in _HF_MATRIX_NAMES:
-            name = f"bert.encoder.layer.{index}.{hf_name}.weight"
-            names[name] = getattr(block, attribute)
-    return dict(sorted(names.items()))
+        prefix = names.prefix + names.layer_name(index)
+        for attribute, hf_name in names.matrices:
+            layers[f"{prefix}.{hf_name}.weight"] = getattr(block, attribute)
+    return dict(sorted(layers.items()))
 
 
-def export_reference_masks(model: Any, path: str | os.PathLike) -> None:
+def export_reference_masks(
+    model: Any, path: str | os.PathLike, *, model_type: str | None = None
+) -> None:
     """Writes the backbone's masks in the reference ``.npy`` format.
 
     Masks are transposed to `(out, in)` and packed by
@@ -94,15 +103,19 @@ def export_reference_masks(model: Any, path: str | os.PathLike) -> None:
     Args:
         model: a :class:`BertBackbone`, or a model built on one.
         path: destination file (used as given, e.g. ``mnli_0.10.npy``).
+        model_type: whose parameter names order the masks (see
+            :func:`reference_parameter_names`); None for the backbone's.
     """
     masks = {
         name: layer.mask().T
-        for name, layer in reference_parameter_names(model).items()
+        for name, layer in reference_parameter_names(model, model_type).items()
     }
     smpcore.save_reference_masks(path, masks)
 
 
-def import_reference_masks(model: Any, path: str | os.PathLike) -> None:
+def import_reference_masks(
+    model: Any, path: str | os.PathLike, *, model_type: str | None = None
+) -> None:
     """Loads a reference ``.npy`` mask file into the backbone's layers.
 
     The file's bit count must match the backbone's prunable weights exactly
@@ -115,12 +128,14 @@ def import_reference_masks(model: Any, path: str | os.PathLike) -> None:
         model: a :class:`BertBackbone`, or a model built on one.
         path: a file written by :func:`export_reference_masks` or the
             reference code.
+        model_type: whose parameter names order the masks (see
+            :func:`reference_parameter_names`); None for the backbone's.
 
     Raises:
         ValueError: if the file's size does not match the backbone, or a
             layer cannot take a mask (``"magnitude"``).
     """
-    layers = reference_parameter_names(model)
+    layers = reference_parameter_names(model, model_type)
     shapes = {
         name: tuple(int(d) for d in reversed(layer.kernel.shape))
         for name, layer in layers.items()

@@ -134,9 +134,14 @@ def load_tokenizer(source: str) -> Any:
 def resolve_head(head: str, backbone: BertBackbone) -> str:
     """`"auto"` becomes `"mlm"` if the backbone has an MLM head, else
     `"embeddings"` (the paper's fallback, which trained best in the
-    learnability study); `"mlm"` without one raises."""
+    learnability study), or `"prototype"` where the word embeddings are
+    narrower than the encoder (an ELECTRA discriminator); `"mlm"` without
+    one raises."""
     if head == "auto":
-        return "mlm" if backbone.with_mlm_head else "embeddings"
+        if backbone.with_mlm_head:
+            return "mlm"
+        narrow = backbone.embedding_dim not in (None, backbone.hidden_dim)
+        return "prototype" if narrow else "embeddings"
     if head == "mlm" and not backbone.with_mlm_head:
         raise ValueError(
             "head='mlm' needs a checkpoint with an MLM head, and this one "

@@ -109,3 +109,61 @@ def test_magnitude_layers_cannot_take_masks(tmp_path):
 def test_not_a_bert_model():
     with pytest.raises(TypeError, match="BertBackbone"):
         reference_parameter_names(object())
+
+
+def test_roberta_backbones_use_the_roberta_prefix(tmp_path):
+    """The authors' `_roberta_` runs name `roberta.encoder.layer...`."""
+    roberta = {**SMALL, "num_layers": 2, "model_type": "roberta"}
+    backbone = BertBackbone(**roberta, position_padding_idx=1)
+    names = list(reference_parameter_names(backbone))
+    assert names[0] == "roberta.encoder.layer.0.attention.output.dense.weight"
+    assert all(name.startswith("roberta.encoder.layer.") for name in names)
+    _random_masks(backbone, 2)
+    path = tmp_path / "mnli_roberta_0.10.npy"
+    export_reference_masks(backbone, path)
+    by_name = {}
+    for i, block in enumerate(backbone.transformer_layers):
+        layers = block.masked_layers()
+        for suffix, layer in zip(HF_SUFFIXES, layers, strict=True):
+            by_name[f"roberta.encoder.layer.{i}.{suffix}.weight"] = (
+                layer.mask().T
+            )
+    bits = np.concatenate([by_name[n].ravel() for n in sorted(by_name)])
+    np.testing.assert_array_equal(np.load(path), np.packbits(bits))
+    other = BertBackbone(**roberta, position_padding_idx=1)
+    import_reference_masks(build_classifier(other, [1, 2]), path)
+    for layer, source in zip(
+        other.masked_layers(), backbone.masked_layers(), strict=True
+    ):
+        np.testing.assert_array_equal(layer.mask(), source.mask())
+
+
+def test_model_type_overrides_the_names(tmp_path):
+    backbone = BertBackbone(**{**SMALL, "num_layers": 1})
+    names = reference_parameter_names(backbone, model_type="xlm-roberta")
+    assert next(iter(names)).startswith("roberta.encoder.layer.0.")
+    distil = reference_parameter_names(backbone, model_type="distilbert")
+    assert sorted(distil) == sorted(
+        f"distilbert.transformer.layer.0.{suffix}.weight"
+        for suffix in (
+            "attention.q_lin",
+            "attention.k_lin",
+            "attention.v_lin",
+            "attention.out_lin",
+            "ffn.lin1",
+            "ffn.lin2",
+        )
+    )
+    # DistilBERT's names sort differently: the bits are another order.
+    _random_masks(backbone, 3)
+    export_reference_masks(
+        backbone, tmp_path / "d.npy", model_type="distilbert"
+    )
+    other = BertBackbone(**{**SMALL, "num_layers": 1})
+    import_reference_masks(other, tmp_path / "d.npy", model_type="distilbert")
+    for layer, source in zip(
+        other.masked_layers(), backbone.masked_layers(), strict=True
+    ):
+        np.testing.assert_array_equal(layer.mask(), source.mask())
+    with pytest.raises(ValueError, match="model_type='gpt2'"):
+        reference_parameter_names(backbone, model_type="gpt2")

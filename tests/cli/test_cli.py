@@ -14,6 +14,7 @@ import sys
 import pytest
 from job_test_utils import TASKS
 
+import smpcore
 from smp_keras.cli.main import main
 from smp_keras.pruning import run_dir as rd
 
@@ -84,6 +85,28 @@ def _prune_args(tiny_model, files, out, *extra) -> list[str]:
         str(out),
         *extra,
     ]
+
+
+def test_prune_runs_on_a_roberta_folder(capsys, data_files, tmp_path):
+    # A tiny random RoBERTa with its byte-level BPE tokenizer: the folder's
+    # model_type picks the family; the label words are `Ġ` tokens.
+    from tiny_bert import save_tiny_roberta
+
+    model = save_tiny_roberta(tmp_path / "roberta")
+    files = data_files["single"]
+    run = tmp_path / "run"
+    code, out, err = _run(capsys, *_prune_args(model, files, run))
+    assert code == 0, err
+    assert "Kept weights:" in out and "Mask artifact:" in out
+    metrics = json.load(open(run / rd.METRICS))
+    assert metrics["kept"] == round(0.5 * metrics["total"]) or (
+        abs(metrics["kept"] / metrics["total"] - 0.5) < 0.01
+    )
+    masks = smpcore.load_masks_file(run / rd.MASKS)
+    assert len(masks) == 12  # 2 layers x 6 matrices
+    code, out, err = _run(capsys, "evaluate", str(run), "--eager", "--json")
+    assert code == 0, err
+    assert json.loads(out)["metrics"] == pytest.approx(metrics["metrics"])
 
 
 def test_round_trip(capsys, tiny_model, data_files, tmp_path):
