@@ -13,7 +13,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export HYPOTHESIS_PROFILE ?= ci
 
 .PHONY: install demo demo-snli test lint test-core test-backends test-docs \
-        docs bench bench-serving study reliability clean
+        docs bench bench-serving bench-processes study reliability clean
 
 $(STAMP): pyproject.toml constraints/dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -85,6 +85,11 @@ bench-serving: $(STAMP)
 	    --out benchmarks/results/serving_$$b.json; \
 	done
 	$(PY) benchmarks/summarize.py
+
+## Data-parallel throughput: 1 vs 2 JAX processes on this machine.
+bench-processes: $(STAMP)
+	$(PY) benchmarks/bench_processes.py --steps 40 \
+	    --out benchmarks/results/processes_jax.json
 
 ## The accuracy study (hours of CPU; resumes where it stopped).
 study: $(STAMP)

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -325,6 +326,10 @@ def predict(model: Any, inputs: Any, batch_size: int) -> Any:
     return keras.tree.map_structure(lambda a: np.asarray(a)[:n], outputs)
 
 
+#: The jitted forward pass of each model predicted by `_local_predict`.
+_FORWARD: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def _local_predict(model: Any, inputs: Any, batch_size: int) -> Any:
     """Every process predicts all of `inputs` on its own device, from its
     copy of the (fully replicated) variables: Keras's `predict` would
@@ -337,9 +342,12 @@ def _local_predict(model: Any, inputs: Any, batch_size: int) -> Any:
 
     trainable = local(model.trainable_variables)
     non_trainable = local(model.non_trainable_variables)
-    forward = jax.jit(
-        lambda t, n, x: model.stateless_call(t, n, x, training=False)[0]
-    )
+    forward = _FORWARD.get(model)
+    if forward is None:  # one per model: each batch shape compiles once
+        forward = jax.jit(
+            lambda t, n, x: model.stateless_call(t, n, x, training=False)[0]
+        )
+        _FORWARD[model] = forward
     n = len(keras.tree.flatten(inputs)[0])
     parts = []
     for start in range(0, n, batch_size):
