@@ -128,35 +128,47 @@ def test_identical_at_density_one_exact_at_ten_percent_and_bakes(index, rng):
     _assert_same(baked(x), masked(x))
 
 
-def test_short_smp_run_lowers_the_loss_on_a_hub_backbone(rng):
-    backbone = keras_hub.models.BertBackbone(**{**SMALL, "dropout": 0.0})
-    tokens = rng.integers(1, 16, size=(8, 6)).astype("int32")
-    x = {
-        "token_ids": tokens,
-        "padding_mask": np.ones_like(tokens),
-        "segment_ids": np.zeros_like(tokens),
-    }
+@pytest.mark.parametrize("index", range(len(NAMES)), ids=NAMES)
+def test_short_smp_run_lowers_the_loss(index, rng):
+    # Only the scores train (the masked copy is frozen, the head fixed).
+    name = NAMES[index]
+    if name in ("mlp", "cnn"):
+        model = _mlp() if name == "mlp" else _cnn()
+        shape = (8, 6) if name == "mlp" else (8, 6, 6, 2)
+        x = rng.normal(size=shape).astype("float32")
+        masked = mask_model(model)
+        task = masked
+    else:
+        backbone = {
+            "bert": keras_hub.models.BertBackbone,
+            "roberta": keras_hub.models.RobertaBackbone,
+            "distil_bert": keras_hub.models.DistilBertBackbone,
+        }[name](**{**SMALL, "dropout": 0.0})
+        tokens = rng.integers(1, 16, size=(8, 6)).astype("int32")
+        x = {"token_ids": tokens, "padding_mask": np.ones_like(tokens)}
+        if name == "bert":
+            x["segment_ids"] = np.zeros_like(tokens)
+        masked = mask_model(backbone)
+        inputs = {k: keras.Input((None,), dtype="int32", name=k) for k in x}
+        outputs = masked(inputs)
+        if isinstance(outputs, dict):  # BERT: sequence and pooled outputs
+            outputs = outputs["sequence_output"]
+        pooled = keras.layers.GlobalAveragePooling1D()(outputs)
+        head = keras.layers.Dense(
+            2, kernel_initializer=keras.initializers.RandomNormal(stddev=1.0)
+        )
+        task = keras.Model(inputs, head(pooled))
+        head.trainable = False  # a fixed random head: only the masks learn
     labels = np.array([0, 1] * 4)
-    masked = mask_model(backbone)
-    inputs = {k: keras.Input((None,), dtype="int32", name=k) for k in x}
-    pooled = keras.layers.GlobalAveragePooling1D()(
-        masked(inputs)["sequence_output"]
-    )
-    head = keras.layers.Dense(
-        2, kernel_initializer=keras.initializers.RandomNormal(stddev=1.0)
-    )
-    model = keras.Model(inputs, head(pooled))
-    head.trainable = False  # a fixed random head: only the masks learn
-    model.compile(
+    task.compile(
         optimizer=keras.optimizers.Adam(0.2),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
-    for layer in masked_layers(model):  # magnitude-initialised scores
+    for layer in masked_layers(task):  # magnitude-initialised scores
         layer.scores.assign(np.abs(_numpy(layer.kernel)))
-    assert {v.path.split("/")[-1] for v in model.trainable_variables} == {
-        "scores"
-    }
-    history = model.fit(
+    trained = {v.path.split("/")[-1] for v in task.trainable_variables}
+    assert trained == {"scores"}
+    history = task.fit(
         x,
         labels,
         epochs=12,
@@ -166,7 +178,7 @@ def test_short_smp_run_lowers_the_loss_on_a_hub_backbone(rng):
     )
     losses = history.history["loss"]
     assert losses[-1] < losses[0]
-    for layer in masked_layers(model):
+    for layer in masked_layers(task):
         assert layer.kept == smpcore.topk_count(layer.kernel_size, 0.5)
         assert not layer.kernel.trainable
 
