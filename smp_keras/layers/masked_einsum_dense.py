@@ -118,7 +118,8 @@ class MaskedEinsumDense(MaskedDense):
             `structure` without a matrix view.
 
     Example:
-    >>>     >>> layer = MaskedEinsumDense(
+    >>> import numpy as np
+    >>> layer = MaskedEinsumDense(
     ...     "abc,cde->abde", (None, 2, 4), density=0.5
     ... )
     >>> y = layer(np.ones((1, 3, 8), "float32"))
