@@ -175,7 +175,13 @@ class BertEmbeddings(keras.layers.Layer):
                 f"Truncate them to at most {limit} tokens."
             )
         x = self.word_embeddings(token_ids)
-        if self.token_type_embeddings is not None:
+        if self.num_segments == 1:
+            # One token type (RoBERTa, XLM-R): every id is 0, so its row is
+            # added without a lookup (a placeholder batch of ones, which
+            # Keras's torch backend builds `fit` with, stays valid).
+            table = ops.convert_to_tensor(self.token_type_embeddings.embeddings)
+            x = x + ops.cast(table[0], x.dtype)
+        elif self.token_type_embeddings is not None:
             x = x + self.token_type_embeddings(segment_ids)
         if self.position_padding_idx is None:
             table = ops.convert_to_tensor(self.position_embeddings.embeddings)
