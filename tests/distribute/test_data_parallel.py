@@ -87,13 +87,11 @@ class _FakeMirrored:
 # === torch: a clear error, nothing written ===
 
 
-@pytest.mark.skipif(
-    BACKEND != "torch", reason="the torch error needs KERAS_BACKEND=torch"
-)
-def test_torch_refuses_data_parallel(tiny_model, data_files, tmp_path):
+def _assert_refused(tiny_model, data_files, folder: Path, match: str):
+    """A data-parallel job raises NotImplementedError (matching `match`)
+    and writes nothing."""
     from smp_keras.pruning.train import prune
 
-    folder = tmp_path / "run"
     config = PruneConfig(
         model=tiny_model,
         task="sst2",
@@ -103,9 +101,18 @@ def test_torch_refuses_data_parallel(tiny_model, data_files, tmp_path):
         output_dir=str(folder),
         distribute="data-parallel",
     )
-    with pytest.raises(NotImplementedError, match="'torch' Keras backend"):
+    with pytest.raises(NotImplementedError, match=match):
         prune(config, quiet=True)
     assert not folder.exists()
+
+
+@pytest.mark.skipif(
+    BACKEND != "torch", reason="the torch error needs KERAS_BACKEND=torch"
+)
+def test_torch_refuses_data_parallel(tiny_model, data_files, tmp_path):
+    _assert_refused(
+        tiny_model, data_files, tmp_path / "run", "'torch' Keras backend"
+    )
 
 
 @pytest.mark.skipif(
@@ -129,24 +136,10 @@ def test_torch_cli_error_is_one_line(tmp_path, capsys):
 def test_tensorflow_multi_worker_is_refused(
     tiny_model, data_files, tmp_path, monkeypatch
 ):
-    from smp_keras.pruning.train import prune
-
     cluster = {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}
     tf_config = {"cluster": cluster, "task": {"type": "worker", "index": 0}}
     monkeypatch.setenv("TF_CONFIG", json.dumps(tf_config))
-    folder = tmp_path / "run"
-    config = PruneConfig(
-        model=tiny_model,
-        task="sst2",
-        data_files=data_files,
-        columns={"text": "review", "label": "stars"},
-        steps=2,
-        output_dir=str(folder),
-        distribute="data-parallel",
-    )
-    with pytest.raises(NotImplementedError, match="20585"):
-        prune(config, quiet=True)
-    assert not folder.exists()
+    _assert_refused(tiny_model, data_files, tmp_path / "run", "20585")
 
 
 # === Two replicas against one ===
