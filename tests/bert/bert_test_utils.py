@@ -279,3 +279,28 @@ def hf_outputs(model: Any, batch: dict[str, np.ndarray]) -> dict[str, Any]:
         elif hasattr(result, "logits"):
             outputs["mlm_logits"] = result.logits.numpy()
     return outputs
+
+
+def hf_linears(base: Any, index: int) -> list:
+    """The six prunable `torch.nn.Linear` of block `index` of a transformers
+    base model (a BERT-style `encoder`, or DistilBERT's `transformer`), in
+    the order of `BertTransformerLayer.masked_layers()`."""
+    if hasattr(base, "transformer"):  # DistilBERT
+        block = base.transformer.layer[index]
+        return [
+            block.attention.q_lin,
+            block.attention.k_lin,
+            block.attention.v_lin,
+            block.attention.out_lin,
+            block.ffn.lin1,
+            block.ffn.lin2,
+        ]
+    block = base.encoder.layer[index]
+    return [
+        block.attention.self.query,
+        block.attention.self.key,
+        block.attention.self.value,
+        block.attention.output.dense,
+        block.intermediate.dense,
+        block.output.dense,
+    ]

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from bert_test_utils import torch, transformers
+from bert_test_utils import hf_linears, torch, transformers
 from keras import ops
 
 from smp_keras.bert import (
@@ -262,29 +262,6 @@ def test_pytorch_bin_folder(models, tmp_path):
     assert max(diffs.values()) < ATOL, diffs
 
 
-def _hf_linears(spec: FamilySpec, model: Any, index: int) -> list:
-    base = base_model(spec, model)
-    if spec.model_class.startswith("DistilBert"):
-        block = base.transformer.layer[index]
-        return [
-            block.attention.q_lin,
-            block.attention.k_lin,
-            block.attention.v_lin,
-            block.attention.out_lin,
-            block.ffn.lin1,
-            block.ffn.lin2,
-        ]
-    block = base.encoder.layer[index]
-    return [
-        block.attention.self.query,
-        block.attention.self.key,
-        block.attention.self.value,
-        block.attention.output.dense,
-        block.intermediate.dense,
-        block.output.dense,
-    ]
-
-
 @pytest.mark.parametrize(
     "name", ["roberta_mlm", "distilbert_mlm", "electra_generator"]
 )
@@ -296,7 +273,7 @@ def test_random_masks_match_masked_transformers(name, models, folders):
     for index, block in enumerate(backbone.transformer_layers):
         pairs = zip(
             block.masked_layers(),
-            _hf_linears(spec, oracle, index),
+            hf_linears(base_model(spec, oracle), index),
             strict=True,
         )
         for layer, linear in pairs:

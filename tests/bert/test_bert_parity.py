@@ -9,6 +9,7 @@ import pytest
 from bert_test_utils import (
     FORMATS,
     SPECS,
+    hf_linears,
     hf_outputs,
     random_batch,
     torch,
@@ -43,19 +44,6 @@ def test_full_masks_match_transformers(spec, fmt, tiny_models, tiny_sources):
     assert np.abs(expected["sequence_output"]).max() > 0.5
 
 
-def _hf_linears(model, index):
-    bert = model.bert if hasattr(model, "bert") else model
-    block = bert.encoder.layer[index]
-    return [
-        block.attention.self.query,
-        block.attention.self.key,
-        block.attention.self.value,
-        block.attention.output.dense,
-        block.intermediate.dense,
-        block.output.dense,
-    ]
-
-
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
 def test_random_masks_match_masked_transformers(
     spec, tiny_models, tiny_sources
@@ -65,7 +53,9 @@ def test_random_masks_match_masked_transformers(
     rng = np.random.default_rng(1)
     for index, block in enumerate(backbone.transformer_layers):
         pairs = zip(
-            block.masked_layers(), _hf_linears(oracle, index), strict=True
+            block.masked_layers(),
+            hf_linears(getattr(oracle, "bert", oracle), index),
+            strict=True,
         )
         for layer, linear in pairs:
             scores = rng.normal(size=tuple(layer.kernel.shape))
