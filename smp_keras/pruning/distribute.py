@@ -111,7 +111,8 @@ def _unsupported(backend: str) -> NotImplementedError:
 def _jax_distribution() -> Any:
     import jax
 
-    if os.environ.get(JAX_JOB_ADDRESSES) and not _jax_joined():
+    joined = jax.distributed.is_initialized()
+    if os.environ.get(JAX_JOB_ADDRESSES) and not joined:
         if os.environ.get("JAX_PLATFORMS", "cpu").startswith("cpu"):
             # Cross-process collectives on CPU (JAX's default has none).
             jax.config.update("jax_cpu_collectives_implementation", "gloo")
@@ -122,13 +123,6 @@ def _jax_distribution() -> Any:
     return keras.distribution.DataParallel(
         devices=devices, auto_shard_dataset=jax.process_count() == 1
     )
-
-
-def _jax_joined() -> bool:
-    """Whether this process already joined a multi-process JAX job."""
-    from jax._src import distributed
-
-    return distributed.global_state.client is not None
 
 
 def process_count() -> int:
