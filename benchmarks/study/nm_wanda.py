@@ -12,7 +12,9 @@ accuracy study's budget (300 steps of batch 32):
   per matrix, or per group of 4 at 2:4, evaluated without training);
 - at 2:4: SMP-L (frozen weights, scores trained through the N:M mask)
   from magnitude and from Wanda scores, against magnitude pruning with
-  fine-tuning (the weights trained under their own 2:4 magnitude mask);
+  fine-tuning (the weights trained under their own 2:4 magnitude mask)
+  and Wanda with fine-tuning (``wanda-fine-tune``: Wanda's one-shot 2:4
+  masks, fixed, the kept weights trained under them);
 - ``score_init="wanda"`` against the default ``"magnitude"`` for SMP-S at
   10% (the magnitude-initialised cells are `recipe.py`'s ``decay`` cells
   at 300 steps), on Rotten Tomatoes, SNLI and the tweets (a task the
@@ -49,12 +51,14 @@ METHODS: dict[str, dict[str, Any]] = {
     "smp-l": {"method": "smp-l"},
     "smp-s": {"method": "smp-s"},
     "magnitude": {"method": "magnitude"},
+    "wanda-fine-tune": {"method": "wanda-fine-tune"},
 }
 LABELS = {
     "wanda": "Wanda (one shot)",
     "smp-l": "SMP-L (frozen)",
     "smp-s": "SMP-S (frozen)",
     "magnitude": "magnitude + fine-tuning",
+    "wanda-fine-tune": "Wanda + fine-tuning",
 }
 
 
@@ -76,8 +80,11 @@ class Cell(NamedTuple):
     @property
     def name(self) -> str:
         sparsity = self.sparsity.replace(":", "of")
-        untrained = self.one_shot or self.method == "magnitude"
-        init = "" if untrained else f"-{self.init}"
+        unscored = self.one_shot or self.method in (
+            "magnitude",
+            "wanda-fine-tune",
+        )
+        init = "" if unscored else f"-{self.init}"
         return (
             f"{self.task}-{self.method}-{sparsity}{init}-{self.steps}"
             f"-s{self.seed}"
@@ -113,6 +120,7 @@ def cells() -> list[Cell]:
     for task in ("tweets", "rt", "snli"):
         out.append(Cell(task, "smp-s", "10", "wanda"))
     out += [Cell("tweets", "wanda", s) for s in ("10", "2:4")]
+    out += [Cell(t, "wanda-fine-tune", "2:4") for t in ("rt", "snli")]
     return out
 
 
@@ -167,10 +175,10 @@ def summary_table(records: dict[str, dict[str, Any]]) -> str:
 
     lines = [
         "| task | kept | magnitude, one shot | Wanda, one shot | "
-        "magnitude + fine-tuning | SMP-L (magnitude init) | "
-        "SMP-L (Wanda init) | SMP-S (magnitude init) | SMP-S (Wanda init) "
-        "| dense fine-tuning |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "magnitude + fine-tuning | Wanda + fine-tuning | "
+        "SMP-L (magnitude init) | SMP-L (Wanda init) | "
+        "SMP-S (magnitude init) | SMP-S (Wanda init) | dense fine-tuning |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for task in recipe.TASKS:
         dense = _recipe_record(task, "fine-tune")
@@ -180,6 +188,7 @@ def summary_table(records: dict[str, dict[str, Any]]) -> str:
                 _accuracy(wanda, "magnitude"),
                 _accuracy(wanda),
                 _accuracy(get(task, "magnitude", sparsity)),
+                _accuracy(get(task, "wanda-fine-tune", sparsity)),
                 _accuracy(get(task, "smp-l", sparsity)),
                 _accuracy(get(task, "smp-l", sparsity, "wanda")),
                 _accuracy(
@@ -289,6 +298,13 @@ def plot(records: dict[str, dict[str, Any]], path: str) -> None:
                 "magnitude 2:4 + fine-tuning",
                 "C3",
                 "^",
+            ),
+            (
+                "wanda-fine-tune",
+                "magnitude",
+                "Wanda 2:4 + fine-tuning",
+                "C6",
+                "P",
             ),
             ("smp-l", "magnitude", "SMP-L 2:4, 300 steps", "C4", "D"),
             ("smp-l", "wanda", "SMP-L 2:4 (Wanda init)", "C5", "v"),

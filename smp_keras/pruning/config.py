@@ -337,17 +337,20 @@ class PruneConfig:
             shot, no training: each output unit keeps its largest
             `|W_ij| · ||X_j||_2`, the input norms measured on
             `calibration_examples` training examples; Sun et al., ICLR
-            2024), ``"fine-tune"`` (dense fine-tuning).
+            2024), ``"wanda-fine-tune"`` (Wanda's masks, set before the
+            first step and fixed, with the kept weights fine-tuned under
+            them for `steps`), ``"fine-tune"`` (dense fine-tuning).
         structure: None (unstructured, the default) or an N:M structure,
             ``"2:4"`` (or ``(2, 4)``; stored as ``"n:m"``): every encoder
             matrix keeps exactly `n` of every `m` consecutive inputs of
             each output unit (``MaskedDense(structure=...)``), so the
             density is `n / m` from the first step. Only for the methods
             that keep the same count in every matrix with a count-based
-            mask: ``smp-l``, ``magnitude``, ``movement``, ``wanda``.
+            mask: ``smp-l``, ``magnitude``, ``movement``, ``wanda``,
+            ``wanda-fine-tune``.
         calibration_examples: Training examples (a fixed seeded sample)
             whose activations give Wanda's input norms, for
-            ``method="wanda"`` and ``score_init="wanda"``; 128 (Wanda's
+            the Wanda methods and ``score_init="wanda"``; 128 (Wanda's
             calibration set size) by default. At most the training split.
         steps: Training steps (batches). Give `steps` or `epochs`, not both;
             with neither, ``DEFAULTS["steps"]``. ``wanda`` ignores both (0
@@ -528,7 +531,8 @@ class PruneConfig:
     method: str = _setting(
         "smp-s",
         "{default} (default), smp-l, or a baseline (wanda: one shot, no "
-        "training)",
+        "training; wanda-fine-tune: its masks fixed, the kept weights "
+        "fine-tuned)",
         group=_PRUNING,
         choices=METHODS,
     )
@@ -544,8 +548,8 @@ class PruneConfig:
     )
     calibration_examples: int = _setting(
         CALIBRATION_EXAMPLES,
-        "training examples of the calibration pass of --method wanda and "
-        "--score-init wanda (default: {default})",
+        "training examples of the calibration pass of the wanda methods "
+        "and --score-init wanda (default: {default})",
         check=_check(_int, minimum=1),
         group=_PRUNING,
         type="int",
@@ -936,6 +940,8 @@ class PruneConfig:
         """
         if self.method_spec.one_shot:
             return 0, 0
+        if self.method_spec.fixed_masks:
+            return 0, total  # at the final density from the first step
         cooldown = self.cooldown_steps
         if cooldown is None:
             cooldown = int(round(self.cooldown_fraction * total))

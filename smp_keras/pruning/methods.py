@@ -32,9 +32,12 @@ class Method:
             (`ThresholdScheduler` with :func:`smpcore.threshold_schedule`).
         needs_regularizer: Whether `regularization_weight` must be > 0 (the
             regulariser is what prunes).
-        one_shot: Whether the masks are set once, from a calibration pass
-            over training examples, without any training step (Wanda);
-            the run has 0 steps.
+        fixed_masks: Whether the masks are set once, before the first
+            step, from Wanda's calibration pass over training examples,
+            and never change: no density schedule, no trained scores (the
+            whole run is at the final density).
+        one_shot: Whether the run has no training step at all (the fixed
+            masks are the result; Wanda). Implies `fixed_masks`.
         summary: One line for help texts.
     """
 
@@ -45,8 +48,16 @@ class Method:
     scored: bool
     threshold_ramp: bool = False
     needs_regularizer: bool = False
+    fixed_masks: bool = False
     one_shot: bool = False
     summary: str = ""
+
+    def __post_init__(self) -> None:
+        if self.one_shot and not self.fixed_masks:
+            raise ValueError(
+                f"Method {self.name!r}: a one-shot method sets fixed masks "
+                "(one_shot=True needs fixed_masks=True)."
+            )
 
     @property
     def dense(self) -> bool:
@@ -113,9 +124,20 @@ _METHODS = (
         "uniform",
         trains_weights=False,
         scored=True,
+        fixed_masks=True,
         one_shot=True,
         summary="one shot, no training: largest |W| * ||X|| per output unit "
         "(Sun et al., 2024)",
+    ),
+    Method(
+        "wanda-fine-tune",
+        "topk",
+        "uniform",
+        trains_weights=True,
+        scored=False,
+        fixed_masks=True,
+        summary="Wanda's one-shot masks, fixed, with the kept weights "
+        "fine-tuned under them",
     ),
     Method(
         "fine-tune",

@@ -212,6 +212,10 @@ class PruneJob:
             config.score_init_scale,
             input_norms=self.input_norms,
         )
+        if config.method_spec.fixed_masks:
+            # Wanda's masks, set before the first step, never change.
+            for layer in named_masked_layers(self.model).values():
+                layer.scores.trainable = False
         self.total = config.total_steps(self.data.train.size)
         self.warmup, self.cooldown = config.schedule_steps(self.total)
         self.eval_every = config.resolved_eval_every(self.total)
@@ -235,7 +239,7 @@ class PruneJob:
         """Whether the run needs Wanda's input norms: the one-shot method,
         or scores initialised from them."""
         method = self.config.method_spec
-        if method.one_shot:
+        if method.fixed_masks:
             return True
         return self.config.score_init == "wanda" and method.scored
 
@@ -354,7 +358,7 @@ class PruneJob:
     def callbacks(self) -> list[keras.callbacks.Callback]:
         config = self.config
         method = config.method_spec
-        if method.allocation is None or method.one_shot:
+        if method.allocation is None or method.fixed_masks:
             return []
         density = smpcore.cubic_density_schedule(
             final_density=config.final_density,
@@ -471,9 +475,9 @@ class PruneJob:
         )
         return {k: float(v[-1]) for k, v in history.history.items()}
 
-    def prune_one_shot(self, folder: str) -> None:
-        """Sets the masks of a one-shot method (Wanda) from the input norms
-        of the calibration pass; no training step."""
+    def set_fixed_masks(self, folder: str) -> None:
+        """Sets the masks of a fixed-mask method (Wanda) from the input
+        norms of the calibration pass, before the first step."""
         began = time.perf_counter()
         kept = set_wanda_masks(
             self.model, self.input_norms, self.config.final_density
@@ -496,8 +500,10 @@ class PruneJob:
         )
 
     def train(self, folder: str, start: int, extra: list[Any]) -> None:
-        if self.config.method_spec.one_shot:
-            self.prune_one_shot(folder)
+        method = self.config.method_spec
+        if method.fixed_masks and start == 0:
+            self.set_fixed_masks(folder)
+        if method.one_shot:
             return
         self._callbacks = self.callbacks()
         log_path = os.path.join(folder, rd.LOG)
@@ -715,9 +721,11 @@ def prune(
     weights; ``wanda`` trains nothing: one calibration pass over
     `calibration_examples` training examples measures each matrix's input
     norms and each output unit keeps its largest `|W_ij| * ||X_j||_2`
-    (0 steps). With an N:M `structure` every matrix keeps `n` of every `m`
-    inputs of each unit (``smp-l``, ``magnitude``, ``movement``,
-    ``wanda``). All use the frozen task head.
+    (0 steps); ``wanda-fine-tune`` sets the same masks before the first
+    step, keeps them fixed and fine-tunes the kept weights. With an N:M
+    `structure` every matrix keeps `n` of every `m` inputs of each unit
+    (``smp-l``, ``magnitude``, ``movement``, ``wanda``,
+    ``wanda-fine-tune``). All use the frozen task head.
 
     Args:
         config: The job's :class:`PruneConfig`.

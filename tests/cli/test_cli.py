@@ -337,14 +337,16 @@ def test_prune_options_are_the_config_fields(capsys):
         f"final fraction of weights kept (default: {DEFAULTS['density']}; "
         "n/m with --structure)",
         "--structure N:M N:M structure, e.g. 2:4",
-        "(density n/m; methods smp-l, magnitude, movement, wanda;",
+        "(density n/m; methods smp-l, magnitude, movement, wanda, "
+        "wanda-fine-tune;",
         "--calibration-examples CALIBRATION_EXAMPLES",
         f"training steps (default: {DEFAULTS['steps']}; wanda trains none",
         "--batch-size BATCH_SIZE default: 32",
         "learning rate of the mask scores (default: 0.02)",
         "--method {smp-s,smp-l,magnitude,movement,soft-movement,wanda,"
-        "fine-tune} smp-s (default), smp-l, or a baseline (wanda: one shot, "
-        "no training)",
+        "wanda-fine-tune,fine-tune} smp-s (default), smp-l, or a baseline "
+        "(wanda: one shot, no training; wanda-fine-tune: its masks fixed, "
+        "the kept weights fine-tuned)",
         "fixed logit factor (default: 20 prototype, 1 others)",
         "(default: about 6 over the hold phase; 0: none)",
         "--steps STEPS | --epochs EPOCHS",

@@ -119,6 +119,7 @@ def test_derived_values():
         "movement": True,
         "soft-movement": True,
         "wanda": False,
+        "wanda-fine-tune": True,
         "fine-tune": True,
     }
     with pytest.raises(
@@ -213,7 +214,10 @@ def test_structure_is_refused_where_it_cannot_apply(method, why):
     message = str(info.value)
     assert f"method={method!r}" in message and "structure='2:4'" in message
     assert why in message
-    assert "'smp-l', 'magnitude', 'movement' or 'wanda'" in message
+    assert (
+        "'smp-l', 'magnitude', 'movement', 'wanda' or 'wanda-fine-tune'"
+        in message
+    )
 
 
 def test_wanda_trains_nothing():
@@ -226,6 +230,19 @@ def test_wanda_trains_nothing():
     assert PruneConfig().calibration_examples == 128
     with pytest.raises(ValueError, match="method='wanda', teacher='runs/t'"):
         PruneConfig(method="wanda", teacher="runs/t")
+
+
+def test_wanda_fine_tune_holds_the_final_density_from_the_first_step():
+    config = PruneConfig(method="wanda-fine-tune", steps=120, density=0.1)
+    assert config.total_steps(1000) == 120
+    # No decay: the whole run is the hold phase (cool-down = every step).
+    assert config.schedule_steps(120) == (0, 120)
+    assert config.resolved_hold_eval_every(120) == 20
+    assert config.trains_weights and config.final_density == 0.1
+    # It trains, so it takes a teacher and an N:M structure.
+    assert PruneConfig(method="wanda-fine-tune", teacher="runs/t").teacher
+    nm = PruneConfig(method="wanda-fine-tune", structure="2:4")
+    assert nm.density == 0.5
 
 
 def test_a_run_directory_without_the_issue_21_fields_loads(tmp_path):

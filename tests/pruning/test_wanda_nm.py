@@ -98,3 +98,60 @@ def test_wanda_score_init_starts_from_wanda_scores(tiny_config):
         )
     # Without the wanda init no calibration is run.
     assert _job_norms(tiny_config(method="smp-l")).input_norms is None
+
+
+@pytest.mark.parametrize("structure", [None, "2:4"])
+def test_wanda_fine_tune_trains_the_kept_weights_under_fixed_wanda_masks(
+    structure, tiny_config
+):
+    settings = {"structure": structure, "density": None} if structure else {}
+    config = tiny_config(
+        method="wanda-fine-tune",
+        calibration_examples=20,
+        steps=6,
+        eval_every=2,
+        select="best",
+        **settings,
+    )
+    job = _job_norms(config)  # the pre-trained model and its norms
+    result = run_prune(config)
+    masks = smpcore.load_masks_file(result.artifact_path)
+    pretrained = named_masked_layers(job.model)
+    assert set(masks) == set(pretrained)
+    # The masks are Wanda's of the pre-trained weights, unchanged by the
+    # six steps that trained the weights under them.
+    for name, layer in pretrained.items():
+        kernel = keras.ops.convert_to_numpy(layer.kernel)
+        if structure:
+            expected = smpcore.wanda_mask(
+                kernel, job.input_norms[name], structure=(2, 4)
+            )
+        else:
+            expected = smpcore.wanda_mask(kernel, job.input_norms[name], 0.5)
+        np.testing.assert_array_equal(masks[name], expected, err_msg=name)
+    assert result.density == 0.5
+    log = [
+        json.loads(line) for line in open(os.path.join(result.run_dir, rd.LOG))
+    ]
+    events = [r["event"] for r in log]
+    assert events[:2] == ["baselines", "one_shot"]
+    assert events.count("train") >= 3
+    # Every evaluation is at the final density, so `best` may pick any.
+    assert result.curve and all(
+        p["density"] == pytest.approx(0.5) and p["final_density"]
+        for p in result.curve
+    )
+    assert result.resolved["cooldown_steps"] == 6
+    # The kept weights trained, the pruned ones are zero in the export.
+    assert result.model_dir is not None
+    model, *_ = load_pruned_model(result.run_dir)
+    changed = 0
+    for name, layer in named_masked_layers(model).items():
+        np.testing.assert_array_equal(layer.mask(), masks[name])
+        before = keras.ops.convert_to_numpy(pretrained[name].kernel)
+        after = keras.ops.convert_to_numpy(layer.kernel)
+        np.testing.assert_array_equal(after[~masks[name]], 0.0)
+        changed += int(np.sum(after[masks[name]] != before[masks[name]]))
+    assert changed > 0
+    scored = evaluate(result.run_dir, jit_compile=None)
+    assert scored["metrics"] == pytest.approx(result.metrics)

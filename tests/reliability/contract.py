@@ -44,6 +44,7 @@ CHOICES = {
         "movement",
         "soft-movement",
         "wanda",
+        "wanda-fine-tune",
         "fine-tune",
     ),
     "head": ("auto", "mlm", "embeddings", "prototype"),
