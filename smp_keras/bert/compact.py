@@ -59,10 +59,10 @@ from keras import ops
 
 from smp_keras.bert.backbone import BertBackbone
 from smp_keras.bert.export import (
-    _embeddings,
-    _layer_norm,
-    _numpy,
     check_keras_path,
+    numpy_value,
+    plain_embeddings,
+    plain_layer_norm,
     save_keras_atomically,
     task_inputs,
     task_outputs,
@@ -231,10 +231,10 @@ class _Layer:
 
 
 def _baked(layer: Any) -> tuple[np.ndarray, np.ndarray]:
-    kernel = _numpy(layer.kernel) * layer.mask()
+    kernel = numpy_value(layer.kernel) * layer.mask()
     if layer.bias is None:
         return kernel, np.zeros(kernel.shape[1], np.float32)
-    return kernel, _numpy(layer.bias)
+    return kernel, numpy_value(layer.bias)
 
 
 def _indices(flags: np.ndarray) -> tuple[int, ...]:
@@ -499,7 +499,7 @@ def _encoder(
     inputs: dict[str, Any],
     kernels: _Kernels,
 ) -> Any:
-    x = _embeddings(backbone, inputs)
+    x = plain_embeddings(backbone, inputs)
     keep = ops.cast(inputs["padding_mask"], "float32")[:, None, None, :]
     has_token = ops.max(keep, axis=-1)  # (batch, 1, 1)
     ones = ops.ones_like(has_token)
@@ -507,11 +507,11 @@ def _encoder(
         zip(backbone.transformer_layers, plans, strict=True)
     ):
         attended = _attention(plan, x, keep, has_token, i, kernels)
-        x = _layer_norm(block.attention_layer_norm, f"attention_norm_{i}")(
+        x = plain_layer_norm(block.attention_layer_norm, f"attention_norm_{i}")(
             attended + x
         )
         y = _feed_forward(block, plan, x, ones, i, kernels)
-        x = _layer_norm(block.output_layer_norm, f"output_norm_{i}")(y + x)
+        x = plain_layer_norm(block.output_layer_norm, f"output_norm_{i}")(y + x)
     return x
 
 
@@ -522,19 +522,23 @@ def _backbone_outputs(backbone: BertBackbone, sequence: Any) -> dict:
         source = backbone.get_layer("pooler")
         pooler = keras.layers.Dense(hidden, activation="tanh", name="pooler")
         pooler = _built(
-            pooler, (None, hidden), [_numpy(source.kernel), _numpy(source.bias)]
+            pooler,
+            (None, hidden),
+            [numpy_value(source.kernel), numpy_value(source.bias)],
         )
         outputs["pooled_output"] = pooler(sequence[:, 0, :])
     if backbone.with_mlm_head:
         head = backbone.get_layer("mlm_head")
-        table = _numpy(head.token_embedding.embeddings)
+        table = numpy_value(head.token_embedding.embeddings)
         width = table.shape[1]  # the embedding width (ELECTRA: < hidden)
         transform = keras.layers.Dense(width, name="mlm_transform")
         transform = _built(transform, (None, hidden), head.dense.get_weights())
         x = activation_fn(head.activation)(transform(sequence))
-        x = _layer_norm(head.layer_norm, "mlm_norm")(x)
+        x = plain_layer_norm(head.layer_norm, "mlm_norm")(x)
         decoder = keras.layers.Dense(table.shape[0], name="mlm_decoder")
-        decoder = _built(decoder, (None, width), [table.T, _numpy(head.bias)])
+        decoder = _built(
+            decoder, (None, width), [table.T, numpy_value(head.bias)]
+        )
         outputs["mlm_logits"] = decoder(x)
     return outputs
 

@@ -52,7 +52,8 @@ _HF_ACTIVATIONS = {
 }
 
 
-def _numpy(variable: Any) -> np.ndarray:
+def numpy_value(variable: Any) -> np.ndarray:
+    """A variable's value as a float32 NumPy array (any backend)."""
     return np.asarray(ops.convert_to_numpy(variable), dtype=np.float32)
 
 
@@ -179,25 +180,29 @@ def hf_state_dict(backbone: Any) -> dict[str, np.ndarray]:
         state["embeddings.token_type_embeddings.weight"] = (
             emb.token_type_embeddings.embeddings
         )
-    state = {name: _numpy(value) for name, value in state.items()}
+    state = {name: numpy_value(value) for name, value in state.items()}
     if emb.embedding_projection is not None:
         projection = emb.embedding_projection
-        state["embeddings_project.weight"] = _numpy(projection.kernel).T
-        state["embeddings_project.bias"] = _numpy(projection.bias)
+        state["embeddings_project.weight"] = numpy_value(projection.kernel).T
+        state["embeddings_project.bias"] = numpy_value(projection.bias)
     for index, block in enumerate(backbone.transformer_layers):
         state.update(_layer_state(block, names, index))
     if backbone.with_pooler:
         pooler = backbone.get_layer("pooler")
-        state["pooler.dense.weight"] = _numpy(pooler.kernel).T
-        state["pooler.dense.bias"] = _numpy(pooler.bias)
+        state["pooler.dense.weight"] = numpy_value(pooler.kernel).T
+        state["pooler.dense.bias"] = numpy_value(pooler.bias)
     state = {prefix + name: value for name, value in state.items()}
     if backbone.with_mlm_head:
         head = backbone.get_layer("mlm_head")
-        state[f"{names.mlm_dense}.weight"] = _numpy(head.dense.kernel).T
-        state[f"{names.mlm_dense}.bias"] = _numpy(head.dense.bias)
-        state[f"{names.mlm_layer_norm}.weight"] = _numpy(head.layer_norm.gamma)
-        state[f"{names.mlm_layer_norm}.bias"] = _numpy(head.layer_norm.beta)
-        state[names.mlm_bias] = _numpy(head.bias)
+        state[f"{names.mlm_dense}.weight"] = numpy_value(head.dense.kernel).T
+        state[f"{names.mlm_dense}.bias"] = numpy_value(head.dense.bias)
+        state[f"{names.mlm_layer_norm}.weight"] = numpy_value(
+            head.layer_norm.gamma
+        )
+        state[f"{names.mlm_layer_norm}.bias"] = numpy_value(
+            head.layer_norm.beta
+        )
+        state[names.mlm_bias] = numpy_value(head.bias)
     return {k: np.ascontiguousarray(v) for k, v in state.items()}
 
 
@@ -206,13 +211,13 @@ def _layer_state(block: Any, names: Family, index: int) -> dict:
     state = {}
     for attribute, name in names.matrices:
         layer = getattr(block, attribute)
-        kernel = _numpy(layer.kernel) * layer.mask()
+        kernel = numpy_value(layer.kernel) * layer.mask()
         state[f"{prefix}.{name}.weight"] = kernel.T
-        state[f"{prefix}.{name}.bias"] = _numpy(layer.bias)
+        state[f"{prefix}.{name}.bias"] = numpy_value(layer.bias)
     for attribute, name in names.layer_norms:
         norm = getattr(block, attribute)
-        state[f"{prefix}.{name}.weight"] = _numpy(norm.gamma)
-        state[f"{prefix}.{name}.bias"] = _numpy(norm.beta)
+        state[f"{prefix}.{name}.weight"] = numpy_value(norm.gamma)
+        state[f"{prefix}.{name}.bias"] = numpy_value(norm.beta)
     return state
 
 
@@ -278,18 +283,23 @@ def export_huggingface(
 
 
 def _baked(layer: Any) -> tuple[np.ndarray, np.ndarray]:
-    kernel = _numpy(layer.kernel) * layer.mask()
-    return kernel, _numpy(layer.bias)
+    kernel = numpy_value(layer.kernel) * layer.mask()
+    return kernel, numpy_value(layer.bias)
 
 
-def _layer_norm(source: Any, name: str) -> keras.layers.LayerNormalization:
+def plain_layer_norm(source: Any, name: str) -> keras.layers.LayerNormalization:
+    """A built `keras.layers.LayerNormalization` with `source`'s weights
+    (a node of the plain Keras graphs of export and compaction)."""
     layer = keras.layers.LayerNormalization(epsilon=source.epsilon, name=name)
     layer.build((None, None, int(source.gamma.shape[0])))
-    layer.set_weights([_numpy(source.gamma), _numpy(source.beta)])
+    layer.set_weights([numpy_value(source.gamma), numpy_value(source.beta)])
     return layer
 
 
-def _embeddings(backbone: BertBackbone, inputs: dict[str, Any]) -> Any:
+def plain_embeddings(backbone: BertBackbone, inputs: dict[str, Any]) -> Any:
+    """`backbone`'s embeddings (word, token type, position, LayerNorm and
+    ELECTRA's projection) as plain Keras layers applied to the functional
+    `inputs`; returns the embedded sequence."""
     source = backbone.get_layer("embeddings")
     tables = {
         "word_embeddings": source.word_embeddings,
@@ -300,7 +310,7 @@ def _embeddings(backbone: BertBackbone, inputs: dict[str, Any]) -> Any:
     for name, table in tables.items():
         if table is None:  # no token types (DistilBERT)
             continue
-        matrix = _numpy(table.embeddings)
+        matrix = numpy_value(table.embeddings)
         layers[name] = keras.layers.Embedding(
             matrix.shape[0], matrix.shape[1], name=name
         )
@@ -312,14 +322,16 @@ def _embeddings(backbone: BertBackbone, inputs: dict[str, Any]) -> Any:
     if "token_type_embeddings" in layers:
         x = x + layers["token_type_embeddings"](inputs["segment_ids"])
     x = x + layers["position_embeddings"](positions)
-    x = _layer_norm(source.layer_norm, "embeddings_layer_norm")(x)
+    x = plain_layer_norm(source.layer_norm, "embeddings_layer_norm")(x)
     projection = source.embedding_projection
     if projection is not None:  # ELECTRA: embeddings narrower than hidden
         dense = keras.layers.Dense(
             backbone.hidden_dim, name="embeddings_project"
         )
         dense.build((None, int(projection.kernel.shape[0])))
-        dense.set_weights([_numpy(projection.kernel), _numpy(projection.bias)])
+        dense.set_weights(
+            [numpy_value(projection.kernel), numpy_value(projection.bias)]
+        )
         x = dense(x)
     return x
 
@@ -353,19 +365,19 @@ def _dense(source: Any, name: str) -> keras.layers.Dense:
 
 
 def _encoder(backbone: BertBackbone, inputs: dict[str, Any]) -> Any:
-    x = _embeddings(backbone, inputs)
+    x = plain_embeddings(backbone, inputs)
     mask = ops.cast(ops.expand_dims(inputs["padding_mask"], 1), "bool")
     hidden = backbone.hidden_dim
     for i, block in enumerate(backbone.transformer_layers):
         attention = _attention(block, i, hidden)
         attended = attention(x, x, attention_mask=mask)
-        x = _layer_norm(block.attention_layer_norm, f"attention_norm_{i}")(
+        x = plain_layer_norm(block.attention_layer_norm, f"attention_norm_{i}")(
             x + attended
         )
         h = _dense(block.intermediate_dense, f"intermediate_{i}")(x)
         h = activation_fn(block.activation)(h)
         y = _dense(block.output_dense, f"output_{i}")(h)
-        x = _layer_norm(block.output_layer_norm, f"output_norm_{i}")(x + y)
+        x = plain_layer_norm(block.output_layer_norm, f"output_norm_{i}")(x + y)
     return x
 
 
@@ -378,7 +390,9 @@ def _head(model: keras.Model, features: Any) -> Any:
                 layer.num_labels, use_bias=False, name="prototype_logits"
             )
             dense.build((None, int(layer.prototypes.shape[1])))
-            dense.set_weights([layer.logit_scale * _numpy(layer.prototypes).T])
+            dense.set_weights(
+                [layer.logit_scale * numpy_value(layer.prototypes).T]
+            )
             return dense(x)
         if isinstance(layer, LabelWordHead):
             x = features
@@ -389,12 +403,15 @@ def _head(model: keras.Model, features: Any) -> Any:
                 transform.build((None, int(layer.dense.kernel.shape[0])))
                 transform.set_weights(layer.dense.get_weights())
                 x = activation_fn(layer.activation)(transform(x))
-                x = _layer_norm(layer.layer_norm, "transform_norm")(x)
+                x = plain_layer_norm(layer.layer_norm, "transform_norm")(x)
             dense = keras.layers.Dense(layer.num_labels, name="label_logits")
             dense.build((None, int(layer.kernel.shape[0])))
             scale = layer.logit_scale
             dense.set_weights(
-                [scale * _numpy(layer.kernel), scale * _numpy(layer.bias)]
+                [
+                    scale * numpy_value(layer.kernel),
+                    scale * numpy_value(layer.bias),
+                ]
             )
             return dense(x)
     raise ValueError(

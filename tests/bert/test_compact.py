@@ -317,24 +317,33 @@ def test_a_task_model_keeps_its_head(tiny_model):
 # === `smp export --compact` on a run directory ===
 
 
-def test_export_compact_writes_the_compact_keras(
-    finished_run, tmp_path, capsys
-):
-    from smp_keras.api import export, load_pruned_model
-    from smp_keras.cli.main import main
+def _assert_run_output(path, run):
+    """The `.keras` file at `path` computes what the run's pruned model
+    does on a task batch; returns the loaded model."""
+    from smp_keras.api import load_pruned_model
 
-    path = str(tmp_path / "small.keras")
-    written = export(finished_run.run_dir, keras_path=path, compact=True)
-    assert written["keras"] == path
-    assert written["compaction"].splitlines()[-1].startswith("model")
     loaded = keras.saving.load_model(path)
-    model, _, tokenizer, _ = load_pruned_model(finished_run.run_dir)
+    model, _, tokenizer, _ = load_pruned_model(run.run_dir)
     x = _task_batch(model, tokenizer)
     np.testing.assert_allclose(
         ops.convert_to_numpy(loaded(x, training=False)),
         ops.convert_to_numpy(model(x, training=False)),
         atol=1e-5,
     )
+    return loaded
+
+
+def test_export_compact_writes_the_compact_keras(
+    finished_run, tmp_path, capsys
+):
+    from smp_keras.api import export
+    from smp_keras.cli.main import main
+
+    path = str(tmp_path / "small.keras")
+    written = export(finished_run.run_dir, keras_path=path, compact=True)
+    assert written["keras"] == path
+    assert written["compaction"].splitlines()[-1].startswith("model")
+    _assert_run_output(path, finished_run)
     with pytest.raises(ValueError, match="compact"):
         export(finished_run.run_dir, compact=True, masks_output=path)
     with pytest.raises(ValueError, match="hf_folder"):
@@ -354,22 +363,15 @@ def test_export_compact_writes_the_compact_keras(
 
 
 def test_export_sparse_writes_sparse_kernels(finished_run, tmp_path, capsys):
-    from smp_keras.api import export, load_pruned_model
+    from smp_keras.api import export
     from smp_keras.cli.main import main
     from smp_keras.layers import SparseDense
 
     path = str(tmp_path / "sparse.keras")
     written = export(finished_run.run_dir, keras_path=path, sparse=1.0)
     assert "sparse kernels" in written["compaction"]
-    loaded = keras.saving.load_model(path)
+    loaded = _assert_run_output(path, finished_run)
     assert any(isinstance(x, SparseDense) for x in loaded.layers)
-    model, _, tokenizer, _ = load_pruned_model(finished_run.run_dir)
-    x = _task_batch(model, tokenizer)
-    np.testing.assert_allclose(
-        ops.convert_to_numpy(loaded(x, training=False)),
-        ops.convert_to_numpy(model(x, training=False)),
-        atol=1e-5,
-    )
     for bad in (dict(sparse=2.0), dict(sparse=True, hf_folder="hf")):
         with pytest.raises(ValueError, match="sparse|hf_folder"):
             export(
