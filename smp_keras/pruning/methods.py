@@ -27,7 +27,9 @@ class Method:
         allocation: The `SparsityScheduler` allocation of the density
             schedule; None: no schedule (dense to the end).
         trains_weights: Whether the pre-trained weights are trained too.
-        scored: Whether the layers have scores (the regulariser applies).
+        scored: Whether the layers have scores (the regulariser applies
+            where they train: not with `fixed_masks`, whose scores only
+            hold the masks and are frozen).
         threshold_ramp: Whether the sigmoid threshold is ramped
             (`ThresholdScheduler` with :func:`smpcore.threshold_schedule`).
         needs_regularizer: Whether `regularization_weight` must be > 0 (the
@@ -134,7 +136,7 @@ _METHODS = (
         "topk",
         "uniform",
         trains_weights=True,
-        scored=False,
+        scored=True,
         fixed_masks=True,
         summary="Wanda's one-shot masks, fixed, with the kept weights "
         "fine-tuned under them",

@@ -24,7 +24,7 @@ from smp_keras.bert.prototype import (
     build_prototype_classifier,
     build_prototype_span_classifier,
 )
-from smp_keras.model_utils import named_masked_layers
+from smp_keras.model_utils import masked_layers, named_masked_layers
 from smp_keras.pruning.config import SCORE_INITS, PruneConfig
 
 __all__ = [
@@ -115,15 +115,21 @@ def load_backbone(
 
 def load_job_backbone(source: str, config: PruneConfig) -> BertBackbone:
     """The backbone of a run: the masks and trainability of its method,
-    and its N:M `structure`."""
+    and its N:M `structure`. A method with `fixed_masks` (Wanda's, set
+    before the first step) has its scores frozen: they only hold the
+    masks."""
     method = config.method_spec
-    return load_backbone(
+    backbone = load_backbone(
         source,
         pruning_method=method.layer_method,
         kernel_trainable=method.trains_weights,
         dropout=config.dropout,
         structure=config.structure,
     )
+    if method.fixed_masks:
+        for layer in masked_layers(backbone):
+            layer.scores.trainable = False
+    return backbone
 
 
 def load_tokenizer(source: str) -> Any:

@@ -212,10 +212,6 @@ class PruneJob:
             config.score_init_scale,
             input_norms=self.input_norms,
         )
-        if config.method_spec.fixed_masks:
-            # Wanda's masks, set before the first step, never change.
-            for layer in named_masked_layers(self.model).values():
-                layer.scores.trainable = False
         self.total = config.total_steps(self.data.train.size)
         self.warmup, self.cooldown = config.schedule_steps(self.total)
         self.eval_every = config.resolved_eval_every(self.total)

@@ -3,6 +3,8 @@ builds exactly what its record says."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from smp_keras.callbacks.sparsity_scheduler import ALLOCATIONS
@@ -20,6 +22,10 @@ def test_every_method_has_a_consistent_record():
         # Scores exist exactly for the score-based layer masks.
         assert method.scored == (method.layer_method != "magnitude"), name
         assert not method.threshold_ramp or "threshold" in method.layer_method
+        # Fixed masks are Wanda's top-k masks; one shot means fixed masks.
+        if method.fixed_masks:
+            assert method.scored and method.layer_method == "topk", name
+        assert method.fixed_masks or not method.one_shot, name
         assert method.summary, name
     assert set(WEIGHT_TRAINING_METHODS) == {
         n for n, m in METHOD_TABLE.items() if m.trains_weights
@@ -27,6 +33,8 @@ def test_every_method_has_a_consistent_record():
     # SMP trains no weight: that is the method.
     assert not get_method("smp-s").trains_weights
     assert not get_method("smp-l").trains_weights
+    with pytest.raises(ValueError, match="one_shot=True needs fixed_masks"):
+        dataclasses.replace(get_method("wanda"), fixed_masks=False)
     assert get_method("fine-tune").dense
 
 
@@ -52,4 +60,6 @@ def test_the_job_builds_what_the_record_says(name, tiny_config):
         assert layer.pruning_method == method.layer_method
         assert layer.kernel.trainable == method.trains_weights
         assert (layer.scores is not None) == method.scored
+        if method.scored:  # frozen where they only hold fixed masks
+            assert layer.scores.trainable == (not method.fixed_masks)
     assert config.final_density == (1.0 if method.dense else config.density)
