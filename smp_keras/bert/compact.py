@@ -59,6 +59,7 @@ from keras import ops
 
 from smp_keras.bert.backbone import BertBackbone
 from smp_keras.bert.export import (
+    baked_weights,
     check_keras_path,
     numpy_value,
     plain_embeddings,
@@ -230,20 +231,13 @@ class _Layer:
     output: tuple[np.ndarray, np.ndarray]
 
 
-def _baked(layer: Any) -> tuple[np.ndarray, np.ndarray]:
-    kernel = numpy_value(layer.kernel) * layer.mask()
-    if layer.bias is None:
-        return kernel, np.zeros(kernel.shape[1], np.float32)
-    return kernel, numpy_value(layer.bias)
-
-
 def _indices(flags: np.ndarray) -> tuple[int, ...]:
     return tuple(int(i) for i in np.flatnonzero(flags))
 
 
 def _compact_layer(block: Any, index: int) -> _Layer:
     query, key, value, attention_output, intermediate, output = (
-        _baked(layer) for layer in block.masked_layers()
+        baked_weights(layer) for layer in block.masked_layers()
     )
     hidden = query[0].shape[0]
     heads, head_dim = block.num_heads, hidden // block.num_heads

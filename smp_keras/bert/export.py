@@ -282,8 +282,12 @@ def export_huggingface(
 # === A plain Keras model ===
 
 
-def _baked(layer: Any) -> tuple[np.ndarray, np.ndarray]:
+def baked_weights(layer: Any) -> tuple[np.ndarray, np.ndarray]:
+    """A `MaskedDense`'s `(kernel * mask, bias)` as float32 arrays (zeros
+    for a layer without a bias)."""
     kernel = numpy_value(layer.kernel) * layer.mask()
+    if layer.bias is None:
+        return kernel, np.zeros(kernel.shape[-1], np.float32)
     return kernel, numpy_value(layer.bias)
 
 
@@ -345,19 +349,19 @@ def _attention(block: Any, index: int, hidden: int) -> Any:
     attention.build((None, None, hidden), (None, None, hidden))
     weights = []
     for dense in (block.query_dense, block.key_dense, block.value_dense):
-        kernel, bias = _baked(dense)
+        kernel, bias = baked_weights(dense)
         weights += [
             kernel.reshape(hidden, heads, head_dim),
             bias.reshape(heads, head_dim),
         ]
-    kernel, bias = _baked(block.attention_output_dense)
+    kernel, bias = baked_weights(block.attention_output_dense)
     weights += [kernel.reshape(heads, head_dim, hidden), bias]
     attention.set_weights(weights)
     return attention
 
 
 def _dense(source: Any, name: str) -> keras.layers.Dense:
-    kernel, bias = _baked(source)
+    kernel, bias = baked_weights(source)
     layer = keras.layers.Dense(kernel.shape[1], name=name)
     layer.build((None, kernel.shape[0]))
     layer.set_weights([kernel, bias])
