@@ -232,8 +232,8 @@ class PruneJob:
 
     @property
     def calibrated(self) -> bool:
-        """Whether the run needs Wanda's input norms: the one-shot method,
-        or scores initialised from them."""
+        """Whether the run needs Wanda's input norms: a method with fixed
+        (Wanda) masks, or scores initialised from them."""
         method = self.config.method_spec
         if method.fixed_masks:
             return True
