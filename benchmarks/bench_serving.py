@@ -3,8 +3,8 @@
 Usage::
 
     python benchmarks/bench_serving.py --backend torch \\
-        --run runs/recipe/rt-smp-s-kd-10-decay-300-s0 \\
-        --run runs/nm_wanda/rt-wanda-3-0-s0 \\
+        --run runs/recipe/rt-smp-s-10-decay-1000-s1 \\
+        --run runs/recipe/rt-smp-s-3-decay-300-s0 \\
         --out benchmarks/results/serving_torch.json
 
 For each finished run of the job (a real all-MiniLM-L6-v2 run: its masks

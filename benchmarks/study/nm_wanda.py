@@ -128,14 +128,18 @@ def _record_path(cell: Cell) -> str:
     return os.path.join(OUT, f"{cell.name}.json")
 
 
-def run_cell(cell: Cell) -> dict[str, Any]:
-    """Runs `cell` unless its record exists; returns the record."""
+def run_cell(cell: Cell, reproduce: bool = False) -> dict[str, Any]:
+    """Runs `cell` unless its record exists (or `reproduce`: then the
+    record is compared, not rewritten); returns the record."""
     path = _record_path(cell)
-    if os.path.exists(path):
+    if os.path.exists(path) and not reproduce:
         return study.read_record(path)
     recipe.check_data(cell.task)
     out = os.path.join(RUNS, cell.name)
     record = recipe.job_record(cell.settings(), out, cell.name, True)
+    if os.path.exists(path):
+        study.reproduced(cell.name, path, record)
+        return record
     study.write_record(path, record)
     print(f"{cell.name}: {record['metrics']}", flush=True)
     return record

@@ -226,12 +226,29 @@ def _adopt(cell: Cell) -> dict[str, Any] | None:
     return record
 
 
-def run_cell(cell: Cell) -> dict[str, Any]:
-    """Runs `cell` unless its record exists; returns the record."""
+def reproduced(name: str, path: str, record: dict[str, Any]) -> bool:
+    """Whether a run's test metrics equal the committed record's at
+    `path`; prints both. The record is not rewritten."""
+    committed = read_record(path)["metrics"]
+    same = all(
+        abs(record["metrics"].get(k, float("nan")) - v) < 1e-9
+        for k, v in committed.items()
+    )
+    print(
+        f"{name}: {record['metrics']} "
+        f"({'equal to' if same else 'differs from'} the record: {committed})",
+        flush=True,
+    )
+    return same
+
+
+def run_cell(cell: Cell, reproduce: bool = False) -> dict[str, Any]:
+    """Runs `cell` unless its record exists (or `reproduce`: then the
+    record is compared, not rewritten); returns the record."""
     path = os.path.join(RECORDS, f"{cell.name}.json")
-    if os.path.exists(path):
+    if os.path.exists(path) and not reproduce:
         return read_record(path)
-    record = _adopt(cell)
+    record = None if reproduce else _adopt(cell)
     if record is None:
         teacher = cell.teacher()
         if teacher is not None:
@@ -244,6 +261,9 @@ def run_cell(cell: Cell) -> dict[str, Any]:
         with open(os.path.join(result.run_dir, "metrics.json")) as f:
             record = json.load(f)
         record["study"] = {"cell": cell.name, **_environment()}
+    if os.path.exists(path):
+        reproduced(cell.name, path, record)
+        return record
     write_record(path, record)
     print(f"{cell.name}: {record['metrics']}", flush=True)
     return record
@@ -643,6 +663,13 @@ def harness_parser(doc: str) -> argparse.ArgumentParser:
     parser.add_argument(
         "--table", action="store_true", help="only aggregate the records"
     )
+    parser.add_argument(
+        "--reproduce",
+        action="store_true",
+        help="run the named cells even where their record is committed "
+        "(into runs/, e.g. for the run directory a benchmark serves), and "
+        "compare the test metrics with the record's, which is kept",
+    )
     return parser
 
 
@@ -688,7 +715,7 @@ def run_harness(
     if chosen is None:
         return 0
     for cell in chosen:
-        run(cell)
+        run(cell, reproduce=True) if args.reproduce else run(cell)
         write()
     print(write())
     return 0

@@ -309,6 +309,37 @@ def test_every_recipe_record_was_made_with_its_cells_configuration(
             assert record["selected"]["value"] == best, name
 
 
+def test_reproducing_a_cell_compares_with_its_record_and_keeps_it(
+    recipe: Any, tmp_path: Any, capsys: Any
+) -> None:
+    # `--reproduce` runs a committed cell again (for its run directory);
+    # the committed record is compared, never rewritten.
+    study = recipe.study
+    path = tmp_path / "cell.json"
+    study.write_record(str(path), {"metrics": {"accuracy": 0.75}})
+    before = path.read_bytes()
+    assert study.reproduced("cell", str(path), {"metrics": {"accuracy": 0.75}})
+    assert "equal to the record" in capsys.readouterr().out
+    assert not study.reproduced(
+        "cell", str(path), {"metrics": {"accuracy": 0.5}}
+    )
+    assert "differs from the record" in capsys.readouterr().out
+    assert not study.reproduced("cell", str(path), {"metrics": {}})
+    assert path.read_bytes() == before
+    args = study.harness_parser("doc").parse_args(["--reproduce", "rt-*"])
+    assert args.reproduce and args.cells == ["rt-*"]
+
+
+def test_the_second_seed_of_a_distilled_cell_learns_from_the_same_seed():
+    recipe = _harness("recipe")
+    cell = recipe.Cell("rt", "smp-s-kd", "decay", 1000, 1)
+    assert cell.teacher() == recipe.Cell("rt", "fine-tune", "decay", 1000, 1)
+    assert cell.settings()["teacher"].endswith("rt-fine-tune-100-decay-1000-s1")
+    served = recipe.Cell("rt", "smp-s", "decay", 300, kept=3)
+    assert served.name == "rt-smp-s-3-decay-300-s0"
+    assert served.settings()["density"] == 0.03
+
+
 # === The N:M and training-free study (issue 21) ===
 
 
