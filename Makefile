@@ -76,8 +76,8 @@ bench: $(STAMP)
 	$(PY) benchmarks/summarize.py
 
 ## Serving real pruned runs: dense / compact / sparse exports per backend.
-## The runs come from the recipe study: `recipe.py rt-smp-s-10-decay-1000-s1 rt-smp-s-3-decay-300-s0`.
-SERVING_RUNS ?= runs/recipe/rt-smp-s-10-decay-1000-s1 runs/recipe/rt-smp-s-3-decay-300-s0
+## The runs come from the recipe study: `recipe.py --reproduce rt-smp-s-10-decay-300-s0` and `recipe.py rt-smp-s-3-decay-300-s0`.
+SERVING_RUNS ?= runs/recipe/rt-smp-s-10-decay-300-s0 runs/recipe/rt-smp-s-3-decay-300-s0
 bench-serving: $(STAMP)
 	@set -e; for b in $(BACKENDS); do \
 	  $(PY) benchmarks/bench_serving.py --backend $$b \

@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/bench_serving.py --backend torch \\
-        --run runs/recipe/rt-smp-s-10-decay-1000-s1 \\
+        --run runs/recipe/rt-smp-s-10-decay-300-s0 \\
         --run runs/recipe/rt-smp-s-3-decay-300-s0 \\
         --out benchmarks/results/serving_torch.json
 
