@@ -101,9 +101,19 @@ def _numpy(tree):
 
 
 def _assert_same(got, expected):
+    """Equal within 1e-5 of each output's scale.
+
+    The compacted model computes attention with the backend's fused kernel
+    and the backbone with its own softmax: float32 rounding, amplified by
+    the test's sizeable weights (outputs up to about 4), differs by up to
+    about 4e-6 of the scale, more than 1e-5 absolute on an element near 0.
+    """
     assert set(got) == set(expected)
     for key, value in expected.items():
-        np.testing.assert_allclose(got[key], value, atol=1e-5, rtol=1e-5)
+        scale = max(1.0, float(np.abs(value).max()))
+        np.testing.assert_allclose(
+            got[key], value, atol=1e-5 * scale, rtol=1e-5
+        )
 
 
 @pytest.mark.parametrize("activation", ["gelu", "gelu_approximate", "relu"])
