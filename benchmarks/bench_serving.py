@@ -305,6 +305,17 @@ def main(argv: list[str] | None = None) -> None:
         return
     from record_io import environment, write_json
 
+    load = os.getloadavg()[0]
+    if load > 0.5:
+        # Measured here: with one training job on the other core, PyTorch's
+        # batch-1 latency grew from about 50 ms to 1.1 s (its thread pool
+        # waits on a busy core), and the ratios moved with it.
+        print(
+            f"warning: the machine is busy (load average {load:.1f}); "
+            "other processes compete for the cores and the timings are not "
+            "comparable with a quiet run's",
+            file=sys.stderr,
+        )
     result = {
         "environment": environment(args.backend),
         "settings": {
