@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -80,11 +79,14 @@ def _inputs(model: Any, batch: int, seed: int) -> dict:
     return x
 
 
-def _rss_mib() -> float:
-    """This process's resident memory now (Linux), MiB."""
+def _rss_mib(field: str = "VmRSS") -> float:
+    """This process's resident memory now (``VmRSS``) or at its peak
+    (``VmHWM``), MiB (Linux). The peak is read here, not from
+    `resource.getrusage`: a child's ``ru_maxrss`` keeps the parent's
+    resident size at the fork, so every child would report the parent's."""
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -117,9 +119,7 @@ def child(path: str, seconds: float) -> dict:
             model.predict_on_batch(x)
             times.append(time.perf_counter() - t)
         out[name] = times
-    out["peak_rss_mib"] = (
-        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    )
+    out["peak_rss_mib"] = _rss_mib("VmHWM")
     # What serving the model added: its weights and activations, without
     # the frameworks' import (which dominates the peak).
     out["model_rss_mib"] = _rss_mib() - before

@@ -206,12 +206,15 @@ def serving_table() -> list[str]:
         'the same classes as `dense` on a fixed batch; "accuracy": every '
         "export's test accuracy equals the run's `metrics.json`; "
         '"model RSS": the resident memory that loading and running the '
-        "model added in its process.",
+        'model added in its process; "peak RSS": the process\'s peak, '
+        "the framework's import included. Measured with nothing else "
+        "running: a training job on the other core made PyTorch's batch-1 "
+        "latency 20 times slower.",
         "",
         "| file | run | kept | export | file MiB | batch 1 latency ms | "
         "speed-up | batch 32 examples/s | speed-up | model RSS MiB | "
-        "same predictions | accuracy |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "peak RSS MiB | same predictions | accuracy |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, d in results:
         for run in d["runs"]:
@@ -227,6 +230,7 @@ def serving_table() -> list[str]:
                     f"{r['throughput_per_s']:.1f} | "
                     f"{r['throughput_speedup']:.2f}× | "
                     f"{r['model_rss_mib']:.0f} | "
+                    f"{r['peak_rss_mib']:.0f} | "
                     f"{'yes' if r['same_predictions'] else 'no'} | "
                     f"{value:.1f} ({same} run) |"
                 )
