@@ -137,12 +137,7 @@ def run_cell(cell: Cell, reproduce: bool = False) -> dict[str, Any]:
     recipe.check_data(cell.task)
     out = os.path.join(RUNS, cell.name)
     record = recipe.job_record(cell.settings(), out, cell.name, True)
-    if os.path.exists(path):
-        study.reproduced(cell.name, path, record)
-        return record
-    study.write_record(path, record)
-    print(f"{cell.name}: {record['metrics']}", flush=True)
-    return record
+    return study.keep_record(cell.name, path, record, os.path.exists(path))
 
 
 # === Aggregation ===

@@ -226,14 +226,8 @@ def run_cell(cell: Cell, reproduce: bool = False) -> dict[str, Any]:
         # Not overwritten: an interrupted teacher resumes from its
         # checkpoint (a 3,000-step teacher is hours of CPU).
         _run(teacher)
-    committed = os.path.exists(path)
-    record = _run(cell)
-    if committed:
-        study.reproduced(cell.name, path, record)
-        return record
-    study.write_record(path, record)
-    print(f"{cell.name}: {record['metrics']}", flush=True)
-    return record
+    committed = os.path.exists(path)  # before a dense cell writes its own
+    return study.keep_record(cell.name, path, _run(cell), committed)
 
 
 def job_record(

@@ -242,6 +242,20 @@ def reproduced(name: str, path: str, record: dict[str, Any]) -> bool:
     return same
 
 
+def keep_record(
+    name: str, path: str, record: dict[str, Any], committed: bool
+) -> dict[str, Any]:
+    """Writes a cell's new `record` to `path`, or, where one was already
+    `committed` there (a reproduction), compares it with that one and
+    keeps it; returns `record`."""
+    if committed:
+        reproduced(name, path, record)
+        return record
+    write_record(path, record)
+    print(f"{name}: {record['metrics']}", flush=True)
+    return record
+
+
 def run_cell(cell: Cell, reproduce: bool = False) -> dict[str, Any]:
     """Runs `cell` unless its record exists (or `reproduce`: then the
     record is compared, not rewritten); returns the record."""
@@ -261,12 +275,7 @@ def run_cell(cell: Cell, reproduce: bool = False) -> dict[str, Any]:
         with open(os.path.join(result.run_dir, "metrics.json")) as f:
             record = json.load(f)
         record["study"] = {"cell": cell.name, **_environment()}
-    if os.path.exists(path):
-        reproduced(cell.name, path, record)
-        return record
-    write_record(path, record)
-    print(f"{cell.name}: {record['metrics']}", flush=True)
-    return record
+    return keep_record(cell.name, path, record, os.path.exists(path))
 
 
 def _ensure_teacher(teacher: Cell) -> None:

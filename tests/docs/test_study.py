@@ -325,7 +325,12 @@ def test_reproducing_a_cell_compares_with_its_record_and_keeps_it(
     )
     assert "differs from the record" in capsys.readouterr().out
     assert not study.reproduced("cell", str(path), {"metrics": {}})
+    fresh = {"metrics": {"accuracy": 0.5}}
+    assert study.keep_record("cell", str(path), fresh, True) is fresh
     assert path.read_bytes() == before
+    new = tmp_path / "new.json"
+    study.keep_record("new", str(new), fresh, False)
+    assert study.read_record(str(new))["metrics"] == {"accuracy": 0.5}
     args = study.harness_parser("doc").parse_args(["--reproduce", "rt-*"])
     assert args.reproduce and args.cells == ["rt-*"]
 
