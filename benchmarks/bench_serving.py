@@ -308,7 +308,7 @@ def main(argv: list[str] | None = None) -> None:
     load = os.getloadavg()[0]
     if load > 0.5:
         # Measured here: with one training job on the other core, PyTorch's
-        # batch-1 latency grew from about 50 ms to 1.1 s (its thread pool
+        # batch-1 latency grew from about 30 ms to 1.1 s (its thread pool
         # waits on a busy core), and the ratios moved with it.
         print(
             f"warning: the machine is busy (load average {load:.1f}); "

@@ -209,7 +209,7 @@ def serving_table() -> list[str]:
         'model added in its process; "peak RSS": the process\'s peak, '
         "the framework's import included. Measured with nothing else "
         "running: a training job on the other core made PyTorch's batch-1 "
-        "latency 20 times slower.",
+        "latency over 30 times slower.",
         "",
         "| file | run | kept | export | file MiB | batch 1 latency ms | "
         "speed-up | batch 32 examples/s | speed-up | model RSS MiB | "

@@ -724,7 +724,7 @@ def run_harness(
     if chosen is None:
         return 0
     for cell in chosen:
-        run(cell, reproduce=True) if args.reproduce else run(cell)
+        run(cell, reproduce=args.reproduce)
         write()
     print(write())
     return 0
