@@ -224,8 +224,14 @@ def run_cell(cell: Cell, reproduce: bool = False) -> dict[str, Any]:
         os.path.join(RUNS, teacher.name, "model")
     ):
         # Not overwritten: an interrupted teacher resumes from its
-        # checkpoint (a 3,000-step teacher is hours of CPU).
-        _run(teacher)
+        # checkpoint (a 3,000-step teacher is hours of CPU). A teacher
+        # whose record is committed is rerun for its weights and
+        # compared with that record.
+        teacher_path = _record_path(teacher)
+        teacher_committed = os.path.exists(teacher_path)
+        study.keep_record(
+            teacher.name, teacher_path, _run(teacher), teacher_committed
+        )
     committed = os.path.exists(path)  # before a dense cell writes its own
     return study.keep_record(cell.name, path, _run(cell), committed)
 

@@ -335,6 +335,35 @@ def test_reproducing_a_cell_compares_with_its_record_and_keeps_it(
     assert args.reproduce and args.cells == ["rt-*"]
 
 
+def test_a_rerun_teacher_is_compared_with_its_committed_record(
+    recipe: Any, tmp_path: Any, monkeypatch: Any, capsys: Any
+) -> None:
+    # A distilled cell needs its teacher's weights, which live under the
+    # git-ignored runs/ and are lost with the machine; the teacher is
+    # rerun, and its committed record is compared, never rewritten.
+    monkeypatch.setattr(recipe, "OUT", str(tmp_path / "records"))
+    monkeypatch.setattr(recipe, "RUNS", str(tmp_path / "runs"))
+    cell = recipe.Cell("rt", "smp-s-kd", "decay", 300)
+    teacher_path = recipe._record_path(cell.teacher())
+    recipe.study.write_record(teacher_path, {"metrics": {"accuracy": 0.8}})
+    before = open(teacher_path, "rb").read()
+    ran = []
+
+    def fake_run(c: Any, overwrite: bool = False) -> dict[str, Any]:
+        ran.append(c.name)
+        return {"metrics": {"accuracy": 0.75 if c == cell else 0.79}}
+
+    monkeypatch.setattr(recipe, "_run", fake_run)
+    record = recipe.run_cell(cell)
+    assert ran == [cell.teacher().name, cell.name]
+    assert record["metrics"] == {"accuracy": 0.75}
+    assert "rt-fine-tune-100-decay-300-s0" in capsys.readouterr().out
+    assert open(teacher_path, "rb").read() == before
+    assert recipe.study.read_record(recipe._record_path(cell))["metrics"] == {
+        "accuracy": 0.75
+    }
+
+
 def test_the_second_seed_of_a_distilled_cell_learns_from_the_same_seed():
     recipe = _harness("recipe")
     cell = recipe.Cell("rt", "smp-s-kd", "decay", 1000, 1)
