@@ -226,13 +226,9 @@ def run_cell(cell: Cell, reproduce: bool = False) -> dict[str, Any]:
         # Not overwritten: an interrupted teacher resumes from its
         # checkpoint (a 3,000-step teacher is hours of CPU). A teacher
         # whose record is committed is rerun for its weights and
-        # compared with that record.
-        teacher_path = _record_path(teacher)
-        teacher_committed = os.path.exists(teacher_path)
-        study.keep_record(
-            teacher.name, teacher_path, _run(teacher), teacher_committed
-        )
-    committed = os.path.exists(path)  # before a dense cell writes its own
+        # compared with that record, as any reproduction.
+        run_cell(teacher, reproduce=True)
+    committed = os.path.exists(path)
     return study.keep_record(cell.name, path, _run(cell), committed)
 
 
@@ -254,13 +250,7 @@ def job_record(
 
 def _run(cell: Cell, overwrite: bool = False) -> dict[str, Any]:
     out = os.path.join(RUNS, cell.name)
-    record = job_record(cell.settings(), out, cell.name, overwrite)
-    if cell.method == "fine-tune":
-        os.makedirs(OUT, exist_ok=True)
-        path = _record_path(cell)
-        if not os.path.exists(path):
-            study.write_record(path, record)
-    return record
+    return job_record(cell.settings(), out, cell.name, overwrite)
 
 
 def allocation(artifact: str) -> dict[str, float]:

@@ -362,6 +362,11 @@ def test_a_rerun_teacher_is_compared_with_its_committed_record(
     assert recipe.study.read_record(recipe._record_path(cell))["metrics"] == {
         "accuracy": 0.75
     }
+    # A teacher run for the first time writes its own record.
+    fresh = recipe.Cell("rt", "smp-s-kd", "decay", 1000)
+    recipe.run_cell(fresh)
+    written = recipe.study.read_record(recipe._record_path(fresh.teacher()))
+    assert written["metrics"] == {"accuracy": 0.79}
 
 
 def test_the_second_seed_of_a_distilled_cell_learns_from_the_same_seed():
