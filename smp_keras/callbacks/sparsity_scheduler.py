@@ -97,7 +97,8 @@ class SparsityScheduler(StepCallback):
             :func:`smpcore.cubic_density_schedule`.
         allocation: `"uniform"`, `"smp_s"` or `"global"`.
         temperature: `p > 0` of SMP-S.
-        regularization_schedule: Optional callable `step -> λ >= 0`, e.g.
+        regularization_schedule: Optional callable `step -> λ` in
+            `[0, 3.4e38]` (finite in float32), e.g.
             :func:`smpcore.regularization_schedule`.
         update_every: Update every this many steps (int `>= 1`).
         initial_step: Step of the first batch; `None` reads the optimizer.
@@ -254,6 +255,9 @@ class SparsityScheduler(StepCallback):
                 self.regularization_schedule(step),
                 "regularization_schedule(step)",
                 low=0.0,
+                # Each layer's share is a float32 variable: a λ finite in
+                # float64 but not in float32 fails here, naming the schedule.
+                high=float(np.finfo(np.float32).max),
             )
             scored = [
                 lay for lay in self._layers.values() if lay.scores is not None

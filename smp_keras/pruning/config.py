@@ -139,6 +139,10 @@ _real = functools.partial(check_real, strict=True)
 _text = functools.partial(check_text, path=True)
 
 
+# The largest finite float32: the bound of a setting a float32 variable holds.
+_FLOAT32_MAX = float.fromhex("0x1.fffffep+127")
+
+
 def _check(
     check: Callable[..., Any], optional: bool = False, **settings: Any
 ) -> Callable[[Any, str], Any]:
@@ -634,7 +638,8 @@ class PruneConfig:
         DEFAULTS["regularization_weight"],
         "final regulariser weight lambda (default: {default}; paper: 400; "
         "soft-movement needs > 0)",
-        check=_check(_real, low=0),
+        # Each layer holds its share in a float32 variable.
+        check=_check(_real, low=0, high=_FLOAT32_MAX),
         group=_PRUNING,
         type="float",
         metavar="LAMBDA",

@@ -136,6 +136,20 @@ def test_regularization_schedule_splits_lambda_over_layers(rng):
         assert layer.regularization_weight == pytest.approx(reg(3) / 4)
 
 
+@pytest.mark.parametrize("weight", [-1.0, 7e38, float("nan")])
+def test_a_lambda_no_float32_layer_can_hold_is_rejected_by_name(rng, weight):
+    # 7e38 is finite in float64; split over four layers each share still
+    # overflows float32: the scheduler must name the schedule, not a layer.
+    model = _model(rng)
+    callback = SparsityScheduler(
+        lambda t: 0.5, regularization_schedule=lambda t: weight
+    )
+    callback.set_model(model)
+    callback.on_train_begin()
+    with pytest.raises(ValueError, match=r"regularization_schedule\(step\)"):
+        callback.update(0)
+
+
 def _sigmoid_mean(layer, temperature=1.0):
     s = to_numpy(layer.scores).astype(np.float64) / temperature
     return float(np.mean(1.0 / (1.0 + np.exp(-s))))

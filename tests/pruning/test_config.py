@@ -181,6 +181,14 @@ def test_old_and_new_names_with_different_values_are_refused(tmp_path):
         rd.run_config_of(str(folder))
 
 
+def test_a_lambda_beyond_float32_is_refused_before_the_run():
+    # Finite in float64, but the layers hold it in float32.
+    largest = float(np.finfo(np.float32).max)
+    assert PruneConfig(regularization_weight=largest).regularization_weight
+    with pytest.raises(ValueError, match="regularization_weight=1e"):
+        PruneConfig(regularization_weight=1e39)
+
+
 def test_structure_fixes_the_density_at_n_over_m():
     config = PruneConfig(method="smp-l", structure="2:4")
     assert (config.structure, config.nm, config.density) == ("2:4", (2, 4), 0.5)

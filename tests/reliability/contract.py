@@ -34,6 +34,9 @@ FUZZ = settings(
     ),
 )
 
+#: float32's largest finite value: the bound of what a float32 variable holds.
+F32_MAX = float(np.finfo(np.float32).max)
+
 #: The choices `PruneConfig` and `smp prune` document for each field,
 #: written from the docs (not imported from the library).
 CHOICES = {

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from contract import CHOICES, FUZZ
+from contract import CHOICES, F32_MAX, FUZZ
 from hypothesis import event, given
 from hypothesis import strategies as st
 
@@ -175,7 +175,7 @@ REAL_OPTIONS = {  # (low, high, low_open)
     "--learning-rate": (0.0, math.inf, True),
     "--weight-learning-rate": (0.0, math.inf, True),
     "--cooldown-fraction": (0.0, 0.99, False),
-    "--regularization-weight": (0.0, math.inf, False),
+    "--regularization-weight": (0.0, F32_MAX, False),
     "--temperature": (0.0, math.inf, True),
     "--score-init-scale": (0.0, math.inf, True),
     "--logit-scale": (0.0, math.inf, True),

@@ -23,7 +23,16 @@ from typing import Any
 import keras
 import numpy as np
 import pytest
-from contract import CHOICES, FUZZ, as_float, attempt, expect, int_ok, real_ok
+from contract import (
+    CHOICES,
+    F32_MAX,
+    FUZZ,
+    as_float,
+    attempt,
+    expect,
+    int_ok,
+    real_ok,
+)
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -79,7 +88,6 @@ INTS = st.one_of(
 
 BIG_SCORE = float(np.float32(1e30))
 #: Thresholds and weights are float32 variables: values beyond are refused.
-F32_MAX = float(np.finfo(np.float32).max)
 
 
 @FUZZ
@@ -353,7 +361,7 @@ FIELD_SPECS: dict[str, tuple[str, dict[str, Any]]] = {
     "warmup_steps": ("int", {"low": 0}),
     "cooldown_fraction": ("real", {"low": 0, "high": 0.99}),
     "cooldown_steps": ("int", {"low": 0, "optional": True}),
-    "regularization_weight": ("real", {"low": 0}),
+    "regularization_weight": ("real", {"low": 0, "high": F32_MAX}),
     "logit_scale": ("real", {"low": 0, "low_open": True, "optional": True}),
     "score_init_scale": ("real", {"low": 0, "low_open": True}),
     "eval_every": ("int", {"low": 0, "optional": True}),
@@ -620,7 +628,7 @@ def test_sparsity_scheduler(
         return
     expect(begin, [])
     run_bad = [] if real_ok(value, 0, 1) else ["density_schedule"]
-    if not run_bad and reg is not None and not real_ok(reg, 0):
+    if not run_bad and reg is not None and not real_ok(reg, 0, F32_MAX):
         run_bad = ["regularization_schedule"]
     densities = expect(attempt(callback.update, 0), run_bad)
     if run_bad:
