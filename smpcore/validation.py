@@ -19,8 +19,11 @@ import numpy as np
 
 #: The largest number of entries an array can have (NumPy's index type).
 MAX_SIZE = int(np.iinfo(np.intp).max)
+#: The largest finite float32: the bound of a value a float32 variable holds.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 __all__ = [
+    "FLOAT32_MAX",
     "MAX_SIZE",
     "as_array",
     "as_bool_array",

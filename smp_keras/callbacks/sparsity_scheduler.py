@@ -13,7 +13,7 @@ import smpcore
 from smp_keras.callbacks.step_callback import StepCallback
 from smp_keras.layers.masked_dense import MaskedDense
 from smp_keras.model_utils import named_masked_layers
-from smpcore.validation import check_int, check_real
+from smpcore.validation import FLOAT32_MAX, check_int, check_real
 
 __all__ = ["ALLOCATIONS", "SparsityScheduler", "matrix_group"]
 
@@ -257,7 +257,7 @@ class SparsityScheduler(StepCallback):
                 low=0.0,
                 # Each layer's share is a float32 variable: a λ finite in
                 # float64 but not in float32 fails here, naming the schedule.
-                high=float(np.finfo(np.float32).max),
+                high=FLOAT32_MAX,
             )
             scored = [
                 lay for lay in self._layers.values() if lay.scores is not None

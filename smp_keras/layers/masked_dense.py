@@ -14,15 +14,13 @@ from keras.layers import InputSpec
 from smp_keras import ops
 from smpcore import check_structure, is_nm_mask
 from smpcore.masks import topk_count
-from smpcore.validation import check_density, check_real
+from smpcore.validation import FLOAT32_MAX, check_density, check_real
 
 __all__ = ["MaskedDense", "PRUNING_METHODS"]
 
 PRUNING_METHODS = ("topk", "threshold", "sigmoid_threshold", "magnitude")
 #: The methods that take an N:M `structure` (a fixed count per group).
 _STRUCTURED_METHODS = ("topk", "magnitude")
-#: Largest finite float32: thresholds and weights live in float32 variables.
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def _default_threshold(pruning_method: str, threshold: Any) -> Any:
@@ -435,7 +433,7 @@ class MaskedDense(keras.layers.Layer):
                 value, "threshold", low=0, high=1, low_open=True, high_open=True
             )
         return check_real(
-            value, "threshold", low=-_FLOAT32_MAX, high=_FLOAT32_MAX
+            value, "threshold", low=-FLOAT32_MAX, high=FLOAT32_MAX
         )
 
     @property
@@ -625,7 +623,7 @@ class MaskedDense(keras.layers.Layer):
             ValueError: If `value` is negative or not finite in float32.
         """
         value = check_real(
-            value, "regularization_weight", low=0.0, high=_FLOAT32_MAX
+            value, "regularization_weight", low=0.0, high=FLOAT32_MAX
         )
         if not self.built:
             self._pending["regularization_weight"] = value

@@ -26,6 +26,7 @@ from smp_keras.data.tasks import CUSTOM_TASK, is_custom_task
 from smp_keras.pruning.methods import METHOD_TABLE, Method, get_method
 from smpcore.structured import check_structure
 from smpcore.validation import (
+    FLOAT32_MAX,
     check_bool,
     check_choice,
     check_int,
@@ -137,10 +138,6 @@ ADDED_KEYS: Mapping[str, Any] = types.MappingProxyType(
 _int = functools.partial(check_int, strict=True)
 _real = functools.partial(check_real, strict=True)
 _text = functools.partial(check_text, path=True)
-
-
-# The largest finite float32: the bound of a setting a float32 variable holds.
-_FLOAT32_MAX = float.fromhex("0x1.fffffep+127")
 
 
 def _check(
@@ -639,7 +636,7 @@ class PruneConfig:
         "final regulariser weight lambda (default: {default}; paper: 400; "
         "soft-movement needs > 0)",
         # Each layer holds its share in a float32 variable.
-        check=_check(_real, low=0, high=_FLOAT32_MAX),
+        check=_check(_real, low=0, high=FLOAT32_MAX),
         group=_PRUNING,
         type="float",
         metavar="LAMBDA",
