@@ -87,7 +87,6 @@ INTS = st.one_of(
 # === MaskedDense ===
 
 BIG_SCORE = float(np.float32(1e30))
-#: Thresholds and weights are float32 variables: values beyond are refused.
 
 
 @FUZZ
